@@ -1,0 +1,39 @@
+# Everything sets itself up: a fresh clone with only python3 can run `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test lint typecheck check-generated pytest generate venv clean
+
+test: lint typecheck check-generated pytest
+
+$(STAMP): requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check dispatch_client tests tools
+	$(BIN)/ruff format --check dispatch_client tests tools
+
+typecheck: $(STAMP)
+	# dispatch_client/_generated is generated/ seen through its installed name;
+	# the second run checks generated/ on its own.
+	$(BIN)/mypy dispatch_client tests tools
+	$(BIN)/mypy generated
+
+check-generated: $(STAMP)
+	$(BIN)/python tools/generate.py --check
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+generate: $(STAMP)
+	$(BIN)/python tools/generate.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

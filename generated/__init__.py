@@ -1,0 +1,1 @@
+# Generated from proto/ by tools/generate.py (betterproto2). DO NOT EDIT.
