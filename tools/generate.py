@@ -1,7 +1,7 @@
 """Regenerate generated/ from proto/ with betterproto2, or check that it is fresh.
 
-    python tools/generate.py           rewrite generated/
-    python tools/generate.py --check   exit 1 if generated/ differs from what proto/ produces
+python tools/generate.py           rewrite generated/
+python tools/generate.py --check   exit 1 if generated/ differs from what proto/ produces
 """
 
 from __future__ import annotations
@@ -63,7 +63,11 @@ def main(argv: list[str]) -> int:
         want = snapshot(fresh)
         if not check:
             for old in OUT_DIR.rglob("*") if OUT_DIR.exists() else []:
-                if old.is_file() and "__pycache__" not in old.parts and str(old.relative_to(OUT_DIR)) not in want:
+                if (
+                    old.is_file()
+                    and "__pycache__" not in old.parts
+                    and str(old.relative_to(OUT_DIR)) not in want
+                ):
                     old.unlink()
             for rel, text in want.items():
                 target = OUT_DIR / rel

@@ -1,0 +1,81 @@
+"""Bearer tokens for the dispatch API: short-lived HS256 JWTs, one per room, reused."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+import jwt
+
+__all__ = ["TokenSigner"]
+
+DEFAULT_TTL = 600.0
+_MAX_CACHED_ROOMS = 1024
+
+
+class TokenSigner:
+    """Signs ``Authorization`` tokens granting ``roomAdmin`` on one room.
+
+    A token lives ``ttl`` seconds and is reused for the same room until less than
+    half of its life is left, so a busy caller signs about once per ``ttl / 2`` per
+    room instead of once per call. ``clock`` returns Unix seconds; inject it in tests.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        api_secret: str,
+        *,
+        ttl: float = DEFAULT_TTL,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not api_key:
+            raise ValueError("api_key must not be empty")
+        if not api_secret:
+            raise ValueError("api_secret must not be empty")
+        if not ttl > 0:
+            raise ValueError(f"token ttl must be positive, got {ttl!r}")
+        self._key = api_key
+        self._secret = api_secret
+        self._ttl = int(ttl) if ttl >= 1 else 1
+        self._clock = clock
+        self._cache: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def api_key(self) -> str:
+        return self._key
+
+    @property
+    def ttl(self) -> int:
+        return self._ttl
+
+    def claims(self, room: str, now: int) -> dict[str, object]:
+        return {
+            "iss": self._key,
+            "nbf": now,
+            "exp": now + self._ttl,
+            "video": {"roomAdmin": True, "room": room},
+        }
+
+    def token(self, room: str) -> str:
+        """A valid token for ``room``, from the cache when it has enough life left."""
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(room)
+            if cached is not None and cached[1] > now:
+                self._cache.move_to_end(room)
+                return cached[0]
+        issued = int(now)
+        token = jwt.encode(self.claims(room, issued), self._secret, algorithm="HS256")
+        with self._lock:
+            self._cache[room] = (token, issued + self._ttl / 2)
+            self._cache.move_to_end(room)
+            while len(self._cache) > _MAX_CACHED_ROOMS:
+                self._cache.popitem(last=False)
+        return token
+
+    def __repr__(self) -> str:
+        return f"TokenSigner(api_key={self._key!r}, ttl={self._ttl})"

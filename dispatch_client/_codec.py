@@ -1,0 +1,166 @@
+"""Proto3 JSON <-> betterproto2 messages, tolerant of what a newer server sends.
+
+Each message class gets a plan, built once from betterproto2's field metadata: a
+decoder per JSON key (the proto name and the lowerCamelCase name) and an encoder per
+field. Decoding follows proto3 JSON as Go's protojson reads it, with deliberate
+tolerances for forward compatibility: unknown keys are ignored, and an enum name this
+schema does not know is treated as if the field were absent (and dropped from a
+repeated field), as protojson does with ``DiscardUnknown``. Unknown enum numbers are
+kept as betterproto2's unnamed members and written back as numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import keyword
+import threading
+from typing import Any, TypeVar, cast
+
+import betterproto2
+import orjson
+
+from ._convert import (
+    SKIP,
+    Conv,
+    DecodeError,
+    map_decoder,
+    map_encoder,
+    map_key_decoder,
+    map_key_encoder,
+    repeated_decoder,
+    repeated_encoder,
+    value_decoder,
+    value_encoder,
+)
+
+__all__ = ["DecodeError", "decode", "decode_obj", "encode", "to_obj"]
+
+M = TypeVar("M", bound=betterproto2.Message)
+
+
+def _proto_name(attr: str) -> str:
+    # betterproto2 appends "_" to field names that are Python keywords.
+    return attr[:-1] if attr.endswith("_") and keyword.iskeyword(attr[:-1]) else attr
+
+
+def _json_name(proto_name: str) -> str:
+    head, *rest = proto_name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+class _Plan:
+    __slots__ = ("cls", "decoders", "encoders")
+
+    def __init__(self, cls: type[betterproto2.Message]) -> None:
+        self.cls = cls
+        # JSON key -> (attribute, decoder); attribute, proto name, encoder, has presence
+        self.decoders: dict[str, tuple[str, Conv]] = {}
+        self.encoders: list[tuple[str, str, Conv, bool]] = []
+
+    def fill(self) -> None:
+        types: dict[str, Any] = cast(Any, self.cls)._betterproto.cls_by_field
+        for f in dataclasses.fields(self.cls):  # type: ignore[arg-type]
+            fm: betterproto2.FieldMetadata = f.metadata["betterproto"]
+            if fm.proto_type == "map":
+                if fm.map_meta is None:
+                    raise TypeError(f"{self.cls.__name__}.{f.name}: map field without map metadata")
+                key, value = fm.map_meta[0].proto_type, fm.map_meta[1].proto_type
+                value_cls = types.get(f"{f.name}.value")
+                dec = map_decoder(map_key_decoder(key), value_decoder(value, value_cls, _message_decoder))
+                enc = map_encoder(map_key_encoder(key), value_encoder(value, _message_encoder))
+            else:
+                dec = value_decoder(fm.proto_type, types.get(f.name), _message_decoder)
+                enc = value_encoder(fm.proto_type, _message_encoder)
+                if fm.repeated:
+                    dec, enc = repeated_decoder(dec), repeated_encoder(enc)
+            name = _proto_name(f.name)
+            self.decoders[name] = self.decoders[_json_name(name)] = (f.name, dec)
+            # Fields with explicit presence (messages, optional, oneof members) go out whenever
+            # set; the others only when they differ from their default.
+            has_presence = bool(fm.optional or fm.group or fm.proto_type == "message")
+            self.encoders.append((f.name, name, enc, has_presence))
+
+    def decode(self, obj: Any) -> Any:
+        if type(obj) is not dict:
+            raise DecodeError(f"expected a JSON object for {self.cls.__name__}, got {type(obj).__name__}")
+        kwargs: dict[str, Any] = {}
+        decoders = self.decoders
+        for key, value in obj.items():
+            entry = decoders.get(key)
+            if entry is None or value is None:
+                continue  # an unknown key, or null meaning "default"
+            attr, dec = entry
+            try:
+                decoded = dec(value)
+            except DecodeError as e:
+                raise DecodeError(f"{key}: {e}") from None
+            if decoded is not SKIP:
+                kwargs[attr] = decoded
+        return self.cls(**kwargs)
+
+    def encode(self, msg: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for attr, key, enc, has_presence in self.encoders:
+            value = getattr(msg, attr)
+            if value is None or (not has_presence and not value):
+                continue
+            out[key] = enc(value)
+        return out
+
+
+_PLANS: dict[type[betterproto2.Message], _Plan] = {}
+_LOCK = threading.Lock()
+
+
+def _plan(cls: type[betterproto2.Message]) -> _Plan:
+    plan = _PLANS.get(cls)
+    if plan is not None:
+        return plan
+    with _LOCK:
+        plan = _PLANS.get(cls)
+        if plan is None:
+            plan = _Plan(cls)
+            # Registered before it is filled, so recursive message types resolve to it.
+            _PLANS[cls] = plan
+            try:
+                plan.fill()
+            except BaseException:
+                del _PLANS[cls]
+                raise
+        return plan
+
+
+def _message_decoder(cls: type[betterproto2.Message]) -> Conv:
+    # Resolved on first use: nested plans are built lazily, which also allows recursion.
+    def dec(value: Any) -> Any:
+        return _plan(cls).decode(value)
+
+    return dec
+
+
+def _message_encoder(msg: betterproto2.Message) -> dict[str, Any]:
+    return _plan(type(msg)).encode(msg)
+
+
+def decode(cls: type[M], data: bytes | str) -> M:
+    """Parse proto3 JSON into ``cls``; raise DecodeError if it is not a valid encoding."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise DecodeError(f"not valid JSON: {e}") from None
+    return decode_obj(cls, obj)
+
+
+def decode_obj(cls: type[M], obj: Any) -> M:
+    """Like :func:`decode`, from an already parsed JSON value."""
+    return cast(M, _plan(cls).decode(obj))
+
+
+def to_obj(msg: betterproto2.Message) -> dict[str, Any]:
+    """The proto3 JSON object for ``msg``: proto field names, defaults left out."""
+    return _plan(type(msg)).encode(msg)
+
+
+def encode(msg: betterproto2.Message) -> bytes:
+    """``msg`` as proto3 JSON bytes: proto field names, defaults left out."""
+    return orjson.dumps(to_obj(msg))

@@ -1,0 +1,152 @@
+"""One Twirp JSON call over aiohttp: URL, headers, deadline, body cap, error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import platform
+import urllib.parse
+from typing import TypeVar
+
+import aiohttp
+import betterproto2
+from yarl import URL
+
+from . import _codec
+from ._auth import TokenSigner
+from ._version import __version__
+from .errors import TwirpError, TwirpErrorCode, error_from_response
+
+__all__ = ["Transport", "base_url"]
+
+M = TypeVar("M", bound=betterproto2.Message)
+
+SERVICE = "livekit.AgentDispatchService"
+USER_AGENT = f"dispatch-client/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
+_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+
+
+def base_url(url: str) -> str:
+    """The HTTP base for a LiveKit URL: ws(s) becomes http(s), a path prefix is kept."""
+    parts = urllib.parse.urlsplit(url.strip())
+    scheme = _SCHEMES.get(parts.scheme.lower())
+    if scheme is None or not parts.netloc:
+        raise ValueError(f"url must look like https://host[:port][/prefix] (or ws/wss), got {url!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"url must not carry a query or fragment, got {url!r}")
+    return urllib.parse.urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+class Transport:
+    """Sends requests for one service on one aiohttp session; the session stays the caller's."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        signer: TokenSigner,
+        *,
+        timeout: float,
+        max_response_bytes: int,
+    ) -> None:
+        _check_timeout(timeout)
+        if max_response_bytes <= 0:
+            raise ValueError(f"max_response_bytes must be positive, got {max_response_bytes!r}")
+        self._session = session
+        self._base = base_url(url)
+        self._signer = signer
+        self._timeout = timeout
+        self._max_bytes = max_response_bytes
+        self._urls: dict[str, URL] = {}
+        self._headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+
+    @property
+    def base(self) -> str:
+        return self._base
+
+    def endpoint(self, method: str) -> URL:
+        url = self._urls.get(method)
+        if url is None:
+            url = self._urls[method] = URL(f"{self._base}/twirp/{SERVICE}/{method}")
+        return url
+
+    async def call(
+        self,
+        method: str,
+        room: str,
+        request: betterproto2.Message,
+        response_type: type[M],
+        timeout: float | None = None,
+    ) -> M:
+        """POST ``request`` to ``method`` with a token for ``room``; raise TwirpError on failure."""
+        timeout = self._timeout if timeout is None else _check_timeout(timeout)
+        try:
+            body = _codec.encode(request)
+        except TypeError as e:  # orjson's JSONEncodeError included
+            raise ValueError(f"cannot encode {type(request).__name__} as JSON: {e}") from e
+        if self._session.closed:
+            raise TwirpError(TwirpErrorCode.FAILED_PRECONDITION, "the aiohttp ClientSession is closed")
+        headers = dict(self._headers)
+        headers["Authorization"] = "Bearer " + self._signer.token(room)
+        # Lets the server bound its own work to what the caller will wait for.
+        headers["X-Twirp-Timeout-Ms"] = str(max(1, math.ceil(timeout * 1000)))
+        try:
+            async with self._session.post(
+                self.endpoint(method),
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as resp:
+                status = resp.status
+                data = await self._read(resp)
+                location = resp.headers.get("Location")
+        except asyncio.TimeoutError as e:
+            raise TwirpError(
+                TwirpErrorCode.DEADLINE_EXCEEDED, f"{method}: no answer within {timeout:g} s"
+            ) from e
+        except (aiohttp.ClientError, OSError) as e:
+            detail = str(e) or type(e).__name__
+            raise TwirpError(TwirpErrorCode.UNAVAILABLE, f"{method}: {detail}") from e
+        if status != 200:
+            raise error_from_response(status, data, location)
+        try:
+            return _codec.decode(response_type, data)
+        except _codec.DecodeError as e:
+            raise TwirpError(
+                TwirpErrorCode.INTERNAL,
+                f"{method}: the response is not a valid {response_type.__name__}: {e}",
+                meta={"body": data[:4096].decode("utf-8", errors="replace")},
+                status=status,
+            ) from e
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        limit = self._max_bytes
+        if resp.content_length is not None:
+            if resp.content_length > limit:
+                raise _too_large(resp.status, limit)
+            return await resp.read()
+        chunks = bytearray()
+        async for chunk in resp.content.iter_chunked(1 << 16):
+            chunks += chunk
+            if len(chunks) > limit:
+                raise _too_large(resp.status, limit)
+        return bytes(chunks)
+
+
+def _too_large(status: int, limit: int) -> TwirpError:
+    return TwirpError(
+        TwirpErrorCode.RESOURCE_EXHAUSTED,
+        f"response body larger than max_response_bytes={limit}",
+        status=status,
+    )
+
+
+def _check_timeout(timeout: float) -> float:
+    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return float(timeout)

@@ -1,0 +1,178 @@
+"""The one error type a call raises, and how HTTP answers become it."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+__all__ = ["TwirpError", "TwirpErrorCode"]
+
+
+class TwirpErrorCode(str, enum.Enum):
+    """Twirp v7 error codes; each value is the string used on the wire."""
+
+    CANCELED = "canceled"
+    UNKNOWN = "unknown"
+    INVALID_ARGUMENT = "invalid_argument"
+    MALFORMED = "malformed"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
+    NOT_FOUND = "not_found"
+    BAD_ROUTE = "bad_route"
+    ALREADY_EXISTS = "already_exists"
+    PERMISSION_DENIED = "permission_denied"
+    UNAUTHENTICATED = "unauthenticated"
+    RESOURCE_EXHAUSTED = "resource_exhausted"
+    FAILED_PRECONDITION = "failed_precondition"
+    ABORTED = "aborted"
+    OUT_OF_RANGE = "out_of_range"
+    UNIMPLEMENTED = "unimplemented"
+    INTERNAL = "internal"
+    UNAVAILABLE = "unavailable"
+    DATALOSS = "dataloss"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status a Twirp server answers with for this code."""
+        return _HTTP_STATUS[self]
+
+
+_HTTP_STATUS: dict[TwirpErrorCode, int] = {
+    TwirpErrorCode.CANCELED: 408,
+    TwirpErrorCode.UNKNOWN: 500,
+    TwirpErrorCode.INVALID_ARGUMENT: 400,
+    TwirpErrorCode.MALFORMED: 400,
+    TwirpErrorCode.DEADLINE_EXCEEDED: 408,
+    TwirpErrorCode.NOT_FOUND: 404,
+    TwirpErrorCode.BAD_ROUTE: 404,
+    TwirpErrorCode.ALREADY_EXISTS: 409,
+    TwirpErrorCode.PERMISSION_DENIED: 403,
+    TwirpErrorCode.UNAUTHENTICATED: 401,
+    TwirpErrorCode.RESOURCE_EXHAUSTED: 429,
+    TwirpErrorCode.FAILED_PRECONDITION: 412,
+    TwirpErrorCode.ABORTED: 409,
+    TwirpErrorCode.OUT_OF_RANGE: 400,
+    TwirpErrorCode.UNIMPLEMENTED: 501,
+    TwirpErrorCode.INTERNAL: 500,
+    TwirpErrorCode.UNAVAILABLE: 503,
+    TwirpErrorCode.DATALOSS: 500,
+}
+
+_BY_WIRE = {code.value: code for code in TwirpErrorCode}
+
+
+class TwirpError(Exception):
+    """A call failed: the server said so, something between us said so, or no answer came.
+
+    ``status`` is the HTTP status of the response, or ``None`` when none arrived
+    (connection failure, timeout). ``meta`` carries the server's string metadata; for
+    errors made from a non-Twirp response it holds ``http_error_from_intermediary``,
+    ``status_code``, ``body`` and, for redirects, ``location``.
+    """
+
+    code: TwirpErrorCode
+    message: str
+    meta: dict[str, str]
+    status: int | None
+
+    def __init__(
+        self,
+        code: TwirpErrorCode,
+        message: str,
+        *,
+        meta: Mapping[str, str] | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(code, message)
+        self.code = TwirpErrorCode(code)
+        self.message = message
+        self.meta = dict(meta) if meta else {}
+        self.status = status
+
+    def __str__(self) -> str:
+        where = f" (HTTP {self.status})" if self.status is not None else ""
+        return f"{self.code.value}: {self.message}{where}"
+
+    def __repr__(self) -> str:
+        return (
+            f"TwirpError(code={self.code.value!r}, message={self.message!r}, "
+            f"meta={self.meta!r}, status={self.status!r})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.code, self.message, self.meta, self.status))
+
+    @property
+    def from_intermediary(self) -> bool:
+        """True when the response did not come from a Twirp server (a proxy, a load balancer)."""
+        return self.meta.get("http_error_from_intermediary") == "true"
+
+
+def _rebuild(code: TwirpErrorCode, message: str, meta: dict[str, str], status: int | None) -> TwirpError:
+    return TwirpError(code, message, meta=meta, status=status)
+
+
+def _code_for_intermediary(status: int) -> TwirpErrorCode:
+    if 300 <= status < 400:
+        return TwirpErrorCode.INTERNAL
+    return {
+        400: TwirpErrorCode.INTERNAL,
+        401: TwirpErrorCode.UNAUTHENTICATED,
+        403: TwirpErrorCode.PERMISSION_DENIED,
+        404: TwirpErrorCode.BAD_ROUTE,
+        429: TwirpErrorCode.RESOURCE_EXHAUSTED,
+        502: TwirpErrorCode.UNAVAILABLE,
+        503: TwirpErrorCode.UNAVAILABLE,
+        504: TwirpErrorCode.UNAVAILABLE,
+    }.get(status, TwirpErrorCode.UNKNOWN)
+
+
+def _twirp_body(body: bytes) -> tuple[TwirpErrorCode, str, dict[str, str]] | None:
+    """The (code, msg, meta) of a Twirp JSON error body, or None if it is not one."""
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    raw_code = obj.get("code")
+    code = _BY_WIRE.get(raw_code) if isinstance(raw_code, str) else None
+    msg = obj.get("msg", "")
+    if code is None or not isinstance(msg, str):
+        return None
+    raw_meta = obj.get("meta")
+    meta: dict[str, str] = {}
+    if isinstance(raw_meta, dict):
+        meta = {str(k): v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in raw_meta.items()}
+    return code, msg, meta
+
+
+def error_from_response(status: int, body: bytes, location: str | None = None) -> TwirpError:
+    """Turn a non-200 HTTP response into a TwirpError, following the Twirp spec.
+
+    A body that is a Twirp error keeps its code, message and meta. Anything else (an
+    HTML page from a proxy, an empty body, a redirect, a JSON body whose code is not a
+    Twirp code) is mapped from the HTTP status as the spec's intermediary table says.
+    """
+    parsed = _twirp_body(body)
+    if parsed is not None:
+        code, msg, meta = parsed
+        return TwirpError(code, msg, meta=meta, status=status)
+    text = body.decode("utf-8", errors="replace")
+    meta = {
+        "http_error_from_intermediary": "true",
+        "status_code": str(status),
+        "body": text,
+    }
+    if 300 <= status < 400:
+        meta["location"] = location or ""
+        message = f"unexpected HTTP {status} redirect to {location or '(no location)'}"
+    else:
+        first_line = text.strip().splitlines()[0][:200] if text.strip() else "(empty body)"
+        message = f"HTTP {status} from a non-Twirp responder: {first_line}"
+    return TwirpError(_code_for_intermediary(status), message, meta=meta, status=status)

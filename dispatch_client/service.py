@@ -1,0 +1,146 @@
+"""AgentDispatchService: create, list, get and delete agent dispatches in a LiveKit room."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import aiohttp
+
+from ._auth import DEFAULT_TTL, TokenSigner
+from ._generated.livekit import (
+    AgentDispatch,
+    CreateAgentDispatchRequest,
+    DeleteAgentDispatchRequest,
+    ListAgentDispatchRequest,
+    ListAgentDispatchResponse,
+)
+from ._transport import Transport
+
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT", "AgentDispatchService", "connect"]
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+def _require(name: str, value: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+class AgentDispatchService:
+    """Client for LiveKit's ``livekit.AgentDispatchService``, speaking Twirp JSON.
+
+    ``url`` is the LiveKit server (``https://``, ``http://``, ``wss://`` or ``ws://``; a path
+    prefix such as ``https://proxy.example/livekit`` is kept). The session is the caller's:
+    this object never closes it. Every call raises :class:`~dispatch_client.TwirpError` on
+    failure and :class:`ValueError` on bad arguments, before anything is sent.
+
+    ``timeout`` bounds each call end to end (connect, send, wait, read), in seconds; each
+    method also takes its own ``timeout``. Tokens live ``token_ttl`` seconds.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        api_key: str,
+        api_secret: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        token_ttl: float = DEFAULT_TTL,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        signer = (
+            TokenSigner(api_key, api_secret, ttl=token_ttl)
+            if clock is None
+            else TokenSigner(api_key, api_secret, ttl=token_ttl, clock=clock)
+        )
+        self._transport = Transport(
+            session, url, signer, timeout=timeout, max_response_bytes=max_response_bytes
+        )
+
+    @property
+    def url(self) -> str:
+        """The HTTP base URL calls go to."""
+        return self._transport.base
+
+    def __repr__(self) -> str:
+        return f"AgentDispatchService(url={self.url!r})"
+
+    async def create_dispatch(
+        self, req: CreateAgentDispatchRequest, *, timeout: float | None = None
+    ) -> AgentDispatch:
+        """Dispatch ``req.agent_name`` to ``req.room``; returns the new dispatch."""
+        if not isinstance(req, CreateAgentDispatchRequest):
+            raise ValueError(f"req must be a CreateAgentDispatchRequest, got {type(req).__name__}")
+        _require("req.room", req.room)
+        return await self._transport.call("CreateDispatch", req.room, req, AgentDispatch, timeout)
+
+    async def delete_dispatch(
+        self, dispatch_id: str, room_name: str, *, timeout: float | None = None
+    ) -> AgentDispatch:
+        """Delete one dispatch; returns it as it was. Unknown ids raise ``not_found``."""
+        _require("dispatch_id", dispatch_id)
+        _require("room_name", room_name)
+        req = DeleteAgentDispatchRequest(dispatch_id=dispatch_id, room=room_name)
+        return await self._transport.call("DeleteDispatch", room_name, req, AgentDispatch, timeout)
+
+    async def list_dispatch(self, room_name: str, *, timeout: float | None = None) -> list[AgentDispatch]:
+        """All dispatches of a room (an empty list when there are none)."""
+        _require("room_name", room_name)
+        req = ListAgentDispatchRequest(room=room_name)
+        resp = await self._transport.call("ListDispatch", room_name, req, ListAgentDispatchResponse, timeout)
+        return resp.agent_dispatches
+
+    async def get_dispatch(
+        self, dispatch_id: str, room_name: str, *, timeout: float | None = None
+    ) -> AgentDispatch | None:
+        """One dispatch by id, or ``None`` when the room has no dispatch with that id."""
+        _require("dispatch_id", dispatch_id)
+        _require("room_name", room_name)
+        req = ListAgentDispatchRequest(dispatch_id=dispatch_id, room=room_name)
+        resp = await self._transport.call("ListDispatch", room_name, req, ListAgentDispatchResponse, timeout)
+        return resp.agent_dispatches[0] if resp.agent_dispatches else None
+
+
+def _setting(name: str, value: str | None, env: str) -> str:
+    if value is not None:
+        return _require(name, value)
+    value = os.environ.get(env)
+    if not value:
+        raise ValueError(f"{env} is not set: pass {name}= or set the environment variable")
+    return value
+
+
+@asynccontextmanager
+async def connect(
+    url: str | None = None,
+    api_key: str | None = None,
+    api_secret: str | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    token_ttl: float = DEFAULT_TTL,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+) -> AsyncIterator[AgentDispatchService]:
+    """Open a session of its own and yield a service on it; the session closes on exit.
+
+    Arguments left out come from ``LIVEKIT_URL``, ``LIVEKIT_API_KEY`` and
+    ``LIVEKIT_API_SECRET``; a value missing from both raises ValueError naming the variable.
+    """
+    url = _setting("url", url, "LIVEKIT_URL")
+    api_key = _setting("api_key", api_key, "LIVEKIT_API_KEY")
+    api_secret = _setting("api_secret", api_secret, "LIVEKIT_API_SECRET")
+    async with aiohttp.ClientSession() as session:
+        yield AgentDispatchService(
+            session,
+            url,
+            api_key,
+            api_secret,
+            timeout=timeout,
+            token_ttl=token_ttl,
+            max_response_bytes=max_response_bytes,
+        )
