@@ -1,0 +1,44 @@
+"""Shared fixtures: a real fake LiveKit server on 127.0.0.1 and a client session."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from fake_livekit import API_KEY, API_SECRET, FakeLiveKit
+
+from dispatch_client import AgentDispatchService
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def fake() -> FakeLiveKit:
+    return FakeLiveKit()
+
+
+@pytest.fixture
+async def server(fake: FakeLiveKit) -> AsyncIterator[TestServer]:
+    srv = TestServer(fake.app(), host="127.0.0.1")
+    await srv.start_server()
+    yield srv
+    await srv.close()
+
+
+@pytest.fixture
+def url(server: TestServer) -> str:
+    return str(server.make_url(""))
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+@pytest.fixture
+def service(session: aiohttp.ClientSession, url: str) -> AgentDispatchService:
+    return AgentDispatchService(session, url, API_KEY, API_SECRET)

@@ -1,0 +1,300 @@
+"""Every way a call can fail becomes a TwirpError with the right code, message, meta and status."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pickle
+import socket
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from conftest import FIXTURES
+from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, twirp_error
+
+from dispatch_client import AgentDispatchService, CreateAgentDispatchRequest, TwirpError, TwirpErrorCode
+
+TWIRP_STATUS = {
+    "canceled": 408,
+    "unknown": 500,
+    "invalid_argument": 400,
+    "malformed": 400,
+    "deadline_exceeded": 408,
+    "not_found": 404,
+    "bad_route": 404,
+    "already_exists": 409,
+    "permission_denied": 403,
+    "unauthenticated": 401,
+    "resource_exhausted": 429,
+    "failed_precondition": 412,
+    "aborted": 409,
+    "out_of_range": 400,
+    "unimplemented": 501,
+    "internal": 500,
+    "unavailable": 503,
+    "dataloss": 500,
+}
+
+
+def answer(status: int, body: bytes | str, content_type: str = "text/plain", **headers: str) -> Any:
+    async def handler(request: web.Request) -> web.Response:
+        raw = body.encode() if isinstance(body, str) else body
+        return web.Response(status=status, body=raw, content_type=content_type, headers=headers)
+
+    return handler
+
+
+def test_codes_are_the_wire_strings() -> None:
+    assert {c.value for c in TwirpErrorCode} == set(TWIRP_STATUS)
+    assert {c.value: c.http_status for c in TwirpErrorCode} == TWIRP_STATUS
+    assert TwirpErrorCode("not_found") is TwirpErrorCode.NOT_FOUND
+    assert isinstance(TwirpErrorCode.NOT_FOUND, str)
+    assert f"{TwirpErrorCode.NOT_FOUND}" == "not_found"
+
+
+@pytest.mark.parametrize("code", sorted(TWIRP_STATUS))
+async def test_every_twirp_code(service: AgentDispatchService, fake: FakeLiveKit, code: str) -> None:
+    status = TWIRP_STATUS[code]
+
+    async def handler(request: web.Request) -> web.Response:
+        return twirp_error(code, f"it is {code} ü", status, {"k": "v", "why": "<because>"})
+
+    fake.respond_with(handler)
+    with pytest.raises(TwirpError) as err:
+        await service.list_dispatch("r")
+    e = err.value
+    assert e.code is TwirpErrorCode(code)
+    assert e.message == f"it is {code} ü"
+    assert e.meta == {"k": "v", "why": "<because>"}
+    assert e.status == status
+    assert not e.from_intermediary
+    assert str(e) == f"{code}: it is {code} ü (HTTP {status})"
+
+
+RECORDED = [
+    x for x in json.loads((FIXTURES / "twirp_errors.json").read_text()) if x["response"]["status"] != 200
+]
+
+
+@pytest.mark.parametrize("case", RECORDED, ids=[x["name"] for x in RECORDED])
+async def test_recorded_twirp_server_errors(
+    service: AgentDispatchService, fake: FakeLiveKit, case: dict[str, Any]
+) -> None:
+    r = case["response"]
+    fake.respond_with(answer(r["status"], r["body"], r["content_type"]))
+    with pytest.raises(TwirpError) as err:
+        await service.list_dispatch("r")
+    expected = json.loads(r["body"])
+    assert err.value.code.value == expected["code"]
+    assert err.value.message == expected["msg"]
+    assert err.value.meta == expected.get("meta", {})
+    assert err.value.status == r["status"]
+
+
+INTERMEDIARY = [
+    (400, TwirpErrorCode.INTERNAL),
+    (401, TwirpErrorCode.UNAUTHENTICATED),
+    (403, TwirpErrorCode.PERMISSION_DENIED),
+    (404, TwirpErrorCode.BAD_ROUTE),
+    (413, TwirpErrorCode.UNKNOWN),
+    (418, TwirpErrorCode.UNKNOWN),
+    (429, TwirpErrorCode.RESOURCE_EXHAUSTED),
+    (500, TwirpErrorCode.UNKNOWN),
+    (502, TwirpErrorCode.UNAVAILABLE),
+    (503, TwirpErrorCode.UNAVAILABLE),
+    (504, TwirpErrorCode.UNAVAILABLE),
+    (201, TwirpErrorCode.UNKNOWN),
+]
+
+
+@pytest.mark.parametrize(("status", "code"), INTERMEDIARY)
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html"),
+        ("", "text/plain"),
+        ('{"code":"not_a_twirp_code","msg":"x"}', "application/json"),
+        ('{"error":"json but not twirp"}', "application/json"),
+        ('{"code":404,"msg":"x"}', "application/json"),
+        ("[1, 2]", "application/json"),
+    ],
+    ids=["html", "empty", "bad-code", "other-json", "numeric-code", "array"],
+)
+async def test_non_twirp_responses(
+    service: AgentDispatchService,
+    fake: FakeLiveKit,
+    status: int,
+    code: TwirpErrorCode,
+    body: str,
+    content_type: str,
+) -> None:
+    fake.respond_with(answer(status, body, content_type))
+    with pytest.raises(TwirpError) as err:
+        await service.list_dispatch("r")
+    e = err.value
+    assert e.code is code
+    assert e.status == status
+    assert e.meta == {"http_error_from_intermediary": "true", "status_code": str(status), "body": body}
+    assert e.from_intermediary
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_redirects_are_not_followed(
+    service: AgentDispatchService, fake: FakeLiveKit, status: int
+) -> None:
+    fake.respond_with(answer(status, "moved", Location="https://elsewhere.example/twirp/x"))
+    with pytest.raises(TwirpError) as err:
+        await service.list_dispatch("r")
+    e = err.value
+    assert e.code is TwirpErrorCode.INTERNAL
+    assert e.status == status
+    assert e.meta == {
+        "http_error_from_intermediary": "true",
+        "status_code": str(status),
+        "body": "moved",
+        "location": "https://elsewhere.example/twirp/x",
+    }
+    assert len(fake.requests) == 1  # nothing followed the redirect
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"<html>ok</html>",
+        b'{"agent_dispatches": "nope"}',
+        b'{"agent_dispatches": [{"state": {"created_at": 1.5}}]}',
+        b'{"agent_dispatches": [null]}',
+        b"[]",
+        b"\xff\xfe",
+    ],
+)
+async def test_200_with_an_invalid_body_is_internal(
+    service: AgentDispatchService, fake: FakeLiveKit, body: bytes
+) -> None:
+    fake.respond_with(answer(200, body, "application/json"))
+    with pytest.raises(TwirpError) as err:
+        await service.list_dispatch("r")
+    assert err.value.code is TwirpErrorCode.INTERNAL
+    assert err.value.status == 200
+    assert "ListAgentDispatchResponse" in err.value.message
+    assert isinstance(err.value.__cause__, ValueError)
+
+
+def unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+async def test_connection_refused_is_unavailable(session: aiohttp.ClientSession) -> None:
+    svc = AgentDispatchService(session, f"http://127.0.0.1:{unused_port()}", API_KEY, API_SECRET)
+    with pytest.raises(TwirpError) as err:
+        await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+    assert err.value.code is TwirpErrorCode.UNAVAILABLE
+    assert err.value.status is None
+    assert isinstance(err.value.__cause__, aiohttp.ClientConnectionError)
+
+
+async def test_slow_server_is_deadline_exceeded(
+    session: aiohttp.ClientSession, fake: FakeLiveKit, url: str
+) -> None:
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response(text="late")
+
+    fake.respond_with(slow, slow)
+    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, timeout=0.2)
+    with pytest.raises(TwirpError) as err:
+        await svc.list_dispatch("r")
+    assert err.value.code is TwirpErrorCode.DEADLINE_EXCEEDED
+    assert err.value.status is None
+    assert isinstance(err.value.__cause__, asyncio.TimeoutError)
+    with pytest.raises(TwirpError) as err:
+        await AgentDispatchService(session, url, API_KEY, API_SECRET).list_dispatch("r", timeout=0.1)
+    assert err.value.code is TwirpErrorCode.DEADLINE_EXCEEDED
+    assert "0.1 s" in err.value.message
+
+
+async def test_connection_dropped_mid_response_is_unavailable(
+    service: AgentDispatchService, fake: FakeLiveKit
+) -> None:
+    async def drop(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Length": "1000", "Content-Type": "application/json"})
+        await resp.prepare(request)
+        await resp.write(b'{"agent_dispatches": [')
+        assert request.transport is not None
+        request.transport.close()
+        return resp
+
+    fake.respond_with(drop)
+    with pytest.raises(TwirpError) as err:
+        await service.list_dispatch("r")
+    assert err.value.code is TwirpErrorCode.UNAVAILABLE
+    assert err.value.status is None
+    assert isinstance(err.value.__cause__, aiohttp.ClientError)
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_oversized_response_is_refused(
+    session: aiohttp.ClientSession, fake: FakeLiveKit, url: str, chunked: bool
+) -> None:
+    big = b'{"agent_dispatches": [' + b",".join([b'{"id": "AD_x"}'] * 2000) + b"]}"
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if not chunked:
+            return web.Response(body=big, content_type="application/json")
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for i in range(0, len(big), 1000):
+            await resp.write(big[i : i + 1000])
+        await resp.write_eof()
+        return resp
+
+    fake.respond_with(handler, handler)
+    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, max_response_bytes=10_000)
+    with pytest.raises(TwirpError) as err:
+        await svc.list_dispatch("r")
+    assert err.value.code is TwirpErrorCode.RESOURCE_EXHAUSTED
+    assert err.value.status == 200
+    roomy = AgentDispatchService(session, url, API_KEY, API_SECRET, max_response_bytes=len(big))
+    assert len(await roomy.list_dispatch("r")) == 2000
+
+
+async def test_closed_session(url: str, fake: FakeLiveKit) -> None:
+    async with aiohttp.ClientSession() as s:
+        svc = AgentDispatchService(s, url, API_KEY, API_SECRET)
+    with pytest.raises(TwirpError) as err:
+        await svc.list_dispatch("r")
+    assert err.value.code is TwirpErrorCode.FAILED_PRECONDITION
+    assert err.value.status is None
+    assert fake.requests == []
+
+
+async def test_cancellation_passes_through(service: AgentDispatchService, fake: FakeLiveKit) -> None:
+    started = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        started.set()
+        await asyncio.sleep(5)
+        return web.Response(text="late")
+
+    fake.respond_with(hang)
+    task = asyncio.create_task(service.list_dispatch("r"))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+def test_errors_pickle_and_compare() -> None:
+    e = TwirpError(TwirpErrorCode.NOT_FOUND, "gone", meta={"a": "b"}, status=404)
+    back = pickle.loads(pickle.dumps(e))
+    assert isinstance(back, TwirpError)
+    assert (back.code, back.message, back.meta, back.status) == (e.code, e.message, e.meta, e.status)
+    assert repr(back) == "TwirpError(code='not_found', message='gone', meta={'a': 'b'}, status=404)"
+    assert str(TwirpError(TwirpErrorCode.UNAVAILABLE, "down")) == "unavailable: down"
