@@ -94,6 +94,8 @@ class _Plan:
                 decoded = dec(value)
             except DecodeError as e:
                 raise DecodeError(f"{key}: {e}") from None
+            if attr in kwargs:
+                raise DecodeError(f"{key}: the field appears twice (as proto name and JSON name)")
             if decoded is not SKIP:
                 kwargs[attr] = decoded
         return self.cls(**kwargs)

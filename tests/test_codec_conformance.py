@@ -1,0 +1,186 @@
+"""Our JSON reader against Go's protojson, case by case, and what a newer server may send."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import orjson
+import pytest
+from conftest import FIXTURES
+from google.protobuf import text_format
+from livekit.protocol import agent, agent_dispatch, models
+
+from dispatch_client import (
+    AgentDispatch,
+    Job,
+    JobStatus,
+    ListAgentDispatchResponse,
+    ParticipantInfo,
+    ParticipantInfoKindDetail,
+)
+from dispatch_client._codec import DecodeError, decode, encode
+from dispatch_client._generated import livekit as lk
+
+ALL_CASES = json.loads((FIXTURES / "accept_cases.json").read_text())
+# Cases for messages outside the dispatch service's closure (metrics, blobs) are not ours to read.
+CASES = [c for c in ALL_CASES if hasattr(lk, c["message"].removeprefix("livekit."))]
+
+# Where we knowingly read differently from protojson, and what we do instead.
+DEVIATIONS: dict[str, str] = {
+    # The JSON parser keeps the last of two identical keys; protojson refuses the body.
+    "create/duplicate_key_same_spelling": "last wins",
+    "create/duplicate_attributes_field": "last wins",
+    "create/duplicate_map_key": "last wins",
+    # The JSON parser refuses numbers beyond double range, even in fields we would ignore.
+    "create/unknown_field_huge_number": "refused",
+    # Integers written with a fraction part are read through a double: exact only up to 2**53.
+    "dispatch/int64_number_with_dot_zero": "rounded",
+}
+
+
+def _theirs(name: str) -> Any:
+    short = name.removeprefix("livekit.")
+    for module in (agent_dispatch, agent, models):
+        if hasattr(module, short):
+            return getattr(module, short)
+    raise LookupError(name)
+
+
+def test_the_cases_cover_our_messages() -> None:
+    assert len(CASES) >= 90
+    assert {c["message"] for c in CASES} >= {
+        "livekit.CreateAgentDispatchRequest",
+        "livekit.DeleteAgentDispatchRequest",
+        "livekit.ListAgentDispatchRequest",
+        "livekit.AgentDispatch",
+        "livekit.Job",
+        "livekit.Room",
+    }
+    assert set(DEVIATIONS) <= {c["name"] for c in CASES}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_reads_like_protojson(case: dict[str, Any]) -> None:
+    ours = getattr(lk, case["message"].removeprefix("livekit."))
+    theirs = _theirs(case["message"])
+    body = base64.b64decode(case["body_base64"])
+    verdict = case["protojson_unmarshal"]
+    deviation = DEVIATIONS.get(case["name"])
+
+    if deviation == "refused" or (not verdict["ok"] and deviation is None):
+        with pytest.raises(DecodeError):
+            decode(ours, body)
+        return
+    got = decode(ours, body)
+    if deviation == "last wins":
+        last: dict[str, Any] = {}
+        for key, value in json.loads(body, object_pairs_hook=list):
+            last[key] = dict(value) if isinstance(value, list) else value
+        assert got == decode(ours, orjson.dumps(last))
+        return
+    want = text_format.Parse(verdict["prototext"], theirs())
+    if deviation == "rounded":
+        assert got.state.created_at == int(float(want.state.created_at))
+        return
+    assert theirs.FromString(bytes(got)) == want
+
+
+def test_unknown_fields_are_ignored_at_every_depth() -> None:
+    body = {
+        "id": "AD_1",
+        "brand_new_field": {"nested": [1, {"x": None}]},
+        "state": {
+            "jobs": [{"id": "AJ_1", "future": "x", "state": {"status": "JS_RUNNING", "later": 1}}],
+            "created_at": "1",
+            "newer_ts": "2",
+        },
+    }
+    d = decode(AgentDispatch, orjson.dumps(body))
+    assert d.id == "AD_1"
+    assert d.state is not None
+    assert d.state.jobs[0].state is not None
+    assert d.state.jobs[0].state.status is JobStatus.JS_RUNNING
+
+
+def test_unknown_enum_name_reads_as_the_field_left_out() -> None:
+    job = decode(Job, b'{"id": "AJ_1", "type": "JT_FROM_THE_FUTURE", "state": {"status": "JS_NEW_STATE"}}')
+    assert job.id == "AJ_1"
+    assert job.type is lk.JobType.JT_ROOM  # the zero value, as if absent
+    assert job.state is not None
+    assert job.state.status is JobStatus.JS_PENDING
+
+
+def test_unknown_enum_names_are_dropped_from_lists() -> None:
+    p = decode(ParticipantInfo, b'{"kind_details": ["CLOUD_AGENT", "FUTURE_KIND", "FORWARDED"]}')
+    assert p.kind_details == [ParticipantInfoKindDetail.CLOUD_AGENT, ParticipantInfoKindDetail.FORWARDED]
+
+
+def test_unknown_enum_numbers_are_kept_and_written_back() -> None:
+    job = decode(Job, b'{"state": {"status": 9}}')
+    assert job.state is not None
+    assert int(job.state.status) == 9
+    assert isinstance(job.state.status, JobStatus)
+    assert orjson.loads(encode(job)) == {"state": {"status": 9}}
+
+
+def test_names_from_a_newer_schema_still_decode() -> None:
+    # JS_CANCELLED and JobState.reason are newer than the fixtures' server; both read fine.
+    job = decode(Job, b'{"state": {"status": "JS_CANCELLED", "reason": "JSR_RETRYING"}}')
+    assert job.state is not None
+    assert job.state.status is JobStatus.JS_CANCELLED
+    assert job.state.reason is lk.JobStateReason.JSR_RETRYING
+
+
+def test_camel_case_and_numbers() -> None:
+    body = (
+        b'{"agentDispatches": [{"agentName": "a", "restartPolicy": 1, "state": '
+        b'{"createdAt": 1732000000123456789, "deletedAt": "-5", "jobs": [{"dispatchId": "AD_1", '
+        b'"enableRecording": true, "room": {"emptyTimeout": "4000000003", "creationTimeMs": 7}}]}}]}'
+    )
+    [d] = decode(ListAgentDispatchResponse, body).agent_dispatches
+    assert d.agent_name == "a"
+    assert d.restart_policy is lk.JobRestartPolicy.JRP_NEVER
+    assert d.state is not None
+    assert d.state.created_at == 1732000000123456789
+    assert d.state.deleted_at == -5
+    job = d.state.jobs[0]
+    assert job.dispatch_id == "AD_1"
+    assert job.enable_recording is True
+    assert job.room is not None
+    assert (job.room.empty_timeout, job.room.creation_time_ms) == (4000000003, 7)
+
+
+def test_null_means_default_everywhere() -> None:
+    body = (
+        b'{"id": null, "state": {"jobs": null, "created_at": null}, "attributes": null, '
+        b'"restart_policy": null}'
+    )
+    d = decode(AgentDispatch, body)
+    assert d == AgentDispatch(state=lk.AgentDispatchState())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"state": {"created_at": "18446744073709551616"}}',
+        b'{"state": {"jobs": {}}}',
+        b'{"attributes": {"k": 1}}',
+        b'{"state": "x"}',
+        b'{"id": 5}',
+    ],
+)
+def test_wrong_types_are_decode_errors_naming_the_field(body: bytes) -> None:
+    with pytest.raises(DecodeError) as err:
+        decode(AgentDispatch, body)
+    first_key = next(iter(orjson.loads(body)))
+    assert str(err.value).startswith(first_key + ":")
+
+
+def test_int64_limits() -> None:
+    top = decode(lk.TimedVersion, b'{"unix_micro": "9223372036854775807"}')
+    assert top.unix_micro == 2**63 - 1
+    with pytest.raises(DecodeError):
+        decode(lk.TimedVersion, b'{"unix_micro": "9223372036854775808"}')
+    assert orjson.loads(encode(top)) == {"unix_micro": "9223372036854775807"}

@@ -1,0 +1,148 @@
+"""proto/ says what LiveKit's published protocol says, field for field.
+
+proto/ is compiled with grpcio-tools into a descriptor set and compared with the
+descriptors shipped in livekit-protocol, over everything AgentDispatchService reaches.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf import descriptor_pb2
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, ServiceDescriptor
+from grpc_tools import protoc
+from livekit.protocol import agent_dispatch
+
+PROTO_DIR = Path(__file__).parent.parent / "proto"
+SERVICE = "livekit.AgentDispatchService"
+# Declared only to scope an enum the closure uses; upstream they have fields we do not need.
+ENUM_SCOPES = {"livekit.Encryption", "livekit.ClientInfo"}
+
+
+def upstream_closure() -> tuple[ServiceDescriptor, dict[str, Descriptor], dict[str, EnumDescriptor]]:
+    service = agent_dispatch.DESCRIPTOR.services_by_name["AgentDispatchService"]
+    messages: dict[str, Descriptor] = {}
+    enums: dict[str, EnumDescriptor] = {}
+
+    def walk(m: Descriptor) -> None:
+        if m.full_name in messages:
+            return
+        messages[m.full_name] = m
+        for f in m.fields:
+            if f.message_type is not None:
+                walk(f.message_type)
+            if f.enum_type is not None:
+                enums[f.enum_type.full_name] = f.enum_type
+
+    for method in service.methods:
+        walk(method.input_type)
+        walk(method.output_type)
+    return service, messages, enums
+
+
+@pytest.fixture(scope="module")
+def ours(tmp_path_factory: pytest.TempPathFactory) -> descriptor_pb2.FileDescriptorSet:
+    out = tmp_path_factory.mktemp("schema") / "set.pb"
+    files = sorted(p.name for p in PROTO_DIR.glob("*.proto"))
+    rc = protoc.main(["protoc", f"-I{PROTO_DIR}", f"--descriptor_set_out={out}", *files])
+    assert rc == 0, "protoc failed on proto/"
+    return descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+
+
+def flatten(
+    fds: descriptor_pb2.FileDescriptorSet,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    messages: dict[str, descriptor_pb2.DescriptorProto] = {}
+    enums: dict[str, descriptor_pb2.EnumDescriptorProto] = {}
+    services: dict[str, descriptor_pb2.ServiceDescriptorProto] = {}
+
+    def add(prefix: str, m: descriptor_pb2.DescriptorProto) -> None:
+        name = f"{prefix}.{m.name}"
+        messages[name] = m
+        for nested in m.nested_type:
+            add(name, nested)
+        for e in m.enum_type:
+            enums[f"{name}.{e.name}"] = e
+
+    for f in fds.file:
+        assert f.syntax == "proto3", f.name
+        assert f.package == "livekit", f.name
+        for m in f.message_type:
+            add(f.package, m)
+        for e in f.enum_type:
+            enums[f"{f.package}.{e.name}"] = e
+        for s in f.service:
+            services[f"{f.package}.{s.name}"] = s
+    return messages, enums, services
+
+
+def field_facts(m: descriptor_pb2.DescriptorProto) -> dict[str, tuple[object, ...]]:
+    return {
+        f.name: (
+            f.number,
+            descriptor_pb2.FieldDescriptorProto.Type.Name(f.type),
+            descriptor_pb2.FieldDescriptorProto.Label.Name(f.label),
+            f.type_name,
+            m.oneof_decl[f.oneof_index].name if f.HasField("oneof_index") else None,
+            f.proto3_optional,
+            f.json_name or None,
+        )
+        for f in m.field
+    }
+
+
+def proto_of(d: Any, kind: Any) -> Any:
+    p = kind()
+    d.CopyToProto(p)
+    return p
+
+
+def test_closure_size() -> None:
+    _, messages, enums = upstream_closure()
+    assert (len(messages), len(enums)) == (24, 19)
+
+
+def test_service_matches(ours: descriptor_pb2.FileDescriptorSet) -> None:
+    service, _, _ = upstream_closure()
+    _, _, services = flatten(ours)
+    assert set(services) == {SERVICE}
+    mine = {m.name: (m.input_type, m.output_type) for m in services[SERVICE].method}
+    theirs = {m.name: (f".{m.input_type.full_name}", f".{m.output_type.full_name}") for m in service.methods}
+    assert mine == theirs
+
+
+def test_messages_match_field_for_field(ours: descriptor_pb2.FileDescriptorSet) -> None:
+    _, upstream, _ = upstream_closure()
+    messages, _, _ = flatten(ours)
+    assert set(messages) - ENUM_SCOPES == set(upstream)
+    for name, desc in upstream.items():
+        theirs = proto_of(desc, descriptor_pb2.DescriptorProto)
+        mine = messages[name]
+        for f in theirs.field:
+            f.json_name = ""  # protoc fills json_name only on request; compare the rest
+        for f in mine.field:
+            f.json_name = ""
+        assert field_facts(mine) == field_facts(theirs), name
+        assert [o.name for o in mine.oneof_decl] == [o.name for o in theirs.oneof_decl], name
+        assert mine.options.map_entry == theirs.options.map_entry, name
+    for scope in ENUM_SCOPES:
+        assert not messages[scope].field, f"{scope} should only scope its enum"
+
+
+def test_enums_match_value_for_value(ours: descriptor_pb2.FileDescriptorSet) -> None:
+    _, _, upstream = upstream_closure()
+    _, enums, _ = flatten(ours)
+    assert set(enums) == set(upstream)
+    for name, desc in upstream.items():
+        mine = [(v.name, v.number) for v in enums[name].value]
+        assert mine == [(v.name, v.number) for v in desc.values], name
+
+
+def test_no_field_options(ours: descriptor_pb2.FileDescriptorSet) -> None:
+    # No logger options, and no deprecated markers (see the header of livekit_models.proto).
+    messages, _, _ = flatten(ours)
+    for name, m in messages.items():
+        for f in m.field:
+            assert not f.HasField("options"), f"{name}.{f.name}"
