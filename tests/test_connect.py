@@ -1,0 +1,61 @@
+"""connect(): settings from arguments or LIVEKIT_* variables, and a session it owns."""
+
+from __future__ import annotations
+
+import pytest
+from fake_livekit import API_KEY, API_SECRET, FakeLiveKit
+
+import dispatch_client
+from dispatch_client import CreateAgentDispatchRequest, TwirpError, TwirpErrorCode
+
+ENV = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+async def test_from_environment(monkeypatch: pytest.MonkeyPatch, url: str, fake: FakeLiveKit) -> None:
+    monkeypatch.setenv("LIVEKIT_URL", url.replace("http://", "ws://"))
+    monkeypatch.setenv("LIVEKIT_API_KEY", API_KEY)
+    monkeypatch.setenv("LIVEKIT_API_SECRET", API_SECRET)
+    async with dispatch_client.connect() as svc:
+        created = await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+        assert await svc.get_dispatch(created.id, "r") == created
+    assert len(fake.requests) == 2
+    # The session was the context manager's own and is closed now.
+    with pytest.raises(TwirpError) as err:
+        await svc.list_dispatch("r")
+    assert err.value.code is TwirpErrorCode.FAILED_PRECONDITION
+    assert len(fake.requests) == 2
+
+
+async def test_arguments_win_over_environment(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("LIVEKIT_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("LIVEKIT_API_KEY", "wrong")
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "wrong")
+    async with dispatch_client.connect(url, API_KEY, API_SECRET, timeout=5) as svc:
+        assert await svc.list_dispatch("r") == []
+
+
+@pytest.mark.parametrize("missing", ENV)
+async def test_missing_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
+    values = {"LIVEKIT_URL": "http://127.0.0.1:1", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s" * 32}
+    for name, value in values.items():
+        if name != missing:
+            monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=missing):
+        async with dispatch_client.connect():
+            pass
+    monkeypatch.setenv(missing, "")
+    with pytest.raises(ValueError, match=missing):
+        async with dispatch_client.connect():
+            pass
+
+
+async def test_empty_argument_is_refused() -> None:
+    with pytest.raises(ValueError, match="api_key"):
+        async with dispatch_client.connect("http://127.0.0.1:1", "", "s" * 32):
+            pass
