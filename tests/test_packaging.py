@@ -27,7 +27,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", out, src],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", out, src],
         check=True,
         capture_output=True,
     )
@@ -60,7 +60,8 @@ def test_installs_beside_livekit_api(wheel: Path, tmp_path: Path) -> None:
         check=True,
         capture_output=True,
     )
-    assert sorted(p.name for p in target.iterdir() if not p.name.endswith(".dist-info")) == ["dispatch_client"]
+    top_level = sorted(p.name for p in target.iterdir() if not p.name.endswith(".dist-info"))
+    assert top_level == ["dispatch_client"]
     # This venv has livekit-api and livekit-protocol installed; both must import next to us.
     probe = (
         "import dispatch_client, livekit.api, livekit.protocol.agent_dispatch as lp\n"

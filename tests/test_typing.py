@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mypy import api
 
-USER_CODE = '''
+USER_CODE = """
 from __future__ import annotations
 
 import aiohttp
@@ -51,7 +51,7 @@ async def main(session: aiohttp.ClientSession) -> None:
         reveal_type(e.meta)
         reveal_type(e.status)
         retry: bool = e.code is TwirpErrorCode.UNAVAILABLE
-'''
+"""
 
 EXPECTED = [
     "dispatch_client._generated.livekit.AgentDispatch",
