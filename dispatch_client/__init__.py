@@ -49,6 +49,7 @@ from ._generated.livekit import (
     VideoLayerMode,
     VideoQuality,
 )
+from ._retry import RetryPolicy
 from ._version import __version__
 from .errors import TwirpError, TwirpErrorCode
 from .service import AgentDispatchService, connect
@@ -87,6 +88,7 @@ __all__ = [
     "ParticipantInfoKindDetail",
     "ParticipantInfoState",
     "ParticipantPermission",
+    "RetryPolicy",
     "Room",
     "SimulcastCodecInfo",
     "TimedVersion",

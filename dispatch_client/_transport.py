@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import math
 import platform
+import random
 import urllib.parse
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import aiohttp
@@ -14,6 +17,7 @@ from yarl import URL
 
 from . import _codec
 from ._auth import TokenSigner
+from ._retry import RetryPolicy, should_retry
 from ._version import __version__
 from .errors import TwirpError, TwirpErrorCode, error_from_response
 
@@ -23,6 +27,7 @@ M = TypeVar("M", bound=betterproto2.Message)
 
 SERVICE = "livekit.AgentDispatchService"
 USER_AGENT = f"dispatch-client/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
+READ_ONLY = frozenset({"ListDispatch"})
 _SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
 
@@ -48,6 +53,9 @@ class Transport:
         *,
         timeout: float,
         max_response_bytes: int,
+        retry: RetryPolicy,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         _check_timeout(timeout)
         if max_response_bytes <= 0:
@@ -57,6 +65,9 @@ class Transport:
         self._signer = signer
         self._timeout = timeout
         self._max_bytes = max_response_bytes
+        self._retry = retry
+        self._sleep = sleep
+        self._rand = rand
         self._urls: dict[str, URL] = {}
         self._headers = {
             "Content-Type": "application/json",
@@ -82,25 +93,62 @@ class Transport:
         response_type: type[M],
         timeout: float | None = None,
     ) -> M:
-        """POST ``request`` to ``method`` with a token for ``room``; raise TwirpError on failure."""
+        """POST ``request`` to ``method`` with a token for ``room``; raise TwirpError on failure.
+
+        Failures that the retry policy allows are tried again, inside one deadline of
+        ``timeout`` seconds. Every attempt carries the same ``X-Livekit-Request-Id``.
+        """
         timeout = self._timeout if timeout is None else _check_timeout(timeout)
         try:
             body = _codec.encode(request)
         except TypeError as e:  # orjson's JSONEncodeError included
             raise ValueError(f"cannot encode {type(request).__name__} as JSON: {e}") from e
-        if self._session.closed:
-            raise TwirpError(TwirpErrorCode.FAILED_PRECONDITION, "the aiohttp ClientSession is closed")
         headers = dict(self._headers)
         headers["Authorization"] = "Bearer " + self._signer.token(room)
-        # Lets the server bound its own work to what the caller will wait for.
-        headers["X-Twirp-Timeout-Ms"] = str(max(1, math.ceil(timeout * 1000)))
+        headers["X-Livekit-Request-Id"] = "REQ_" + uuid.uuid4().hex
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        read_only = method in READ_ONLY
+        attempt = 1
+        while True:
+            try:
+                data = await self._attempt(method, body, headers, deadline - loop.time(), timeout)
+            except TwirpError as err:
+                if attempt >= self._retry.attempts or not should_retry(err, read_only):
+                    raise
+                delay = self._retry.backoff(attempt, self._rand())
+                if loop.time() + delay >= deadline:
+                    raise
+                await self._sleep(delay)
+                attempt += 1
+                continue
+            try:
+                return _codec.decode(response_type, data)
+            except _codec.DecodeError as e:
+                raise TwirpError(
+                    TwirpErrorCode.INTERNAL,
+                    f"{method}: the response is not a valid {response_type.__name__}: {e}",
+                    meta={"body": data[:4096].decode("utf-8", errors="replace")},
+                    status=200,
+                ) from e
+
+    async def _attempt(
+        self, method: str, body: bytes, headers: dict[str, str], remaining: float, timeout: float
+    ) -> bytes:
+        """One POST with ``remaining`` seconds of the call's ``timeout`` left; the 200 body."""
+        if self._session.closed:
+            raise TwirpError(TwirpErrorCode.FAILED_PRECONDITION, "the aiohttp ClientSession is closed")
+        if remaining <= 0:
+            raise TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, f"{method}: the {timeout:g} s deadline passed")
+        # Lets the server bound its own work to what the caller will still wait for.
+        headers["X-Twirp-Timeout-Ms"] = str(max(1, math.ceil(remaining * 1000)))
         try:
             async with self._session.post(
                 self.endpoint(method),
                 data=body,
                 headers=headers,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=aiohttp.ClientTimeout(total=remaining),
             ) as resp:
                 status = resp.status
                 data = await self._read(resp)
@@ -114,15 +162,7 @@ class Transport:
             raise TwirpError(TwirpErrorCode.UNAVAILABLE, f"{method}: {detail}") from e
         if status != 200:
             raise error_from_response(status, data, location)
-        try:
-            return _codec.decode(response_type, data)
-        except _codec.DecodeError as e:
-            raise TwirpError(
-                TwirpErrorCode.INTERNAL,
-                f"{method}: the response is not a valid {response_type.__name__}: {e}",
-                meta={"body": data[:4096].decode("utf-8", errors="replace")},
-                status=status,
-            ) from e
+        return data
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         limit = self._max_bytes

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -16,12 +18,20 @@ from ._generated.livekit import (
     ListAgentDispatchRequest,
     ListAgentDispatchResponse,
 )
+from ._retry import RetryPolicy
 from ._transport import Transport
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT", "AgentDispatchService", "connect"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_RETRY",
+    "DEFAULT_TIMEOUT",
+    "AgentDispatchService",
+    "connect",
+]
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+DEFAULT_RETRY = RetryPolicy()
 
 
 def _require(name: str, value: str) -> str:
@@ -38,8 +48,10 @@ class AgentDispatchService:
     this object never closes it. Every call raises :class:`~dispatch_client.TwirpError` on
     failure and :class:`ValueError` on bad arguments, before anything is sent.
 
-    ``timeout`` bounds each call end to end (connect, send, wait, read), in seconds; each
-    method also takes its own ``timeout``. Tokens live ``token_ttl`` seconds.
+    ``timeout`` bounds each call end to end (connect, send, wait, read, retries), in
+    seconds; each method also takes its own ``timeout``. Tokens live ``token_ttl`` seconds.
+    ``retry`` says which failures are tried again (see :class:`RetryPolicy`). ``clock``
+    (Unix seconds, for token times) and ``sleep`` (the wait between retries) are injectable.
     """
 
     def __init__(
@@ -52,15 +64,19 @@ class AgentDispatchService:
         timeout: float = DEFAULT_TIMEOUT,
         token_ttl: float = DEFAULT_TTL,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        clock: Callable[[], float] | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        signer = (
-            TokenSigner(api_key, api_secret, ttl=token_ttl)
-            if clock is None
-            else TokenSigner(api_key, api_secret, ttl=token_ttl, clock=clock)
-        )
+        signer = TokenSigner(api_key, api_secret, ttl=token_ttl, clock=clock)
         self._transport = Transport(
-            session, url, signer, timeout=timeout, max_response_bytes=max_response_bytes
+            session,
+            url,
+            signer,
+            timeout=timeout,
+            max_response_bytes=max_response_bytes,
+            retry=retry,
+            sleep=sleep,
         )
 
     @property
@@ -125,6 +141,7 @@ async def connect(
     timeout: float = DEFAULT_TIMEOUT,
     token_ttl: float = DEFAULT_TTL,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    retry: RetryPolicy = DEFAULT_RETRY,
 ) -> AsyncIterator[AgentDispatchService]:
     """Open a session of its own and yield a service on it; the session closes on exit.
 
@@ -143,4 +160,5 @@ async def connect(
             timeout=timeout,
             token_ttl=token_ttl,
             max_response_bytes=max_response_bytes,
+            retry=retry,
         )

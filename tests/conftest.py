@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from fake_livekit import API_KEY, API_SECRET, FakeLiveKit
 
-from dispatch_client import AgentDispatchService
+from dispatch_client import AgentDispatchService, RetryPolicy
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -41,4 +41,8 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 @pytest.fixture
 def service(session: aiohttp.ClientSession, url: str) -> AgentDispatchService:
-    return AgentDispatchService(session, url, API_KEY, API_SECRET)
+    """A service that makes one attempt per call: error mapping is seen unretried.
+
+    tests/test_retry.py covers the default retry policy.
+    """
+    return AgentDispatchService(session, url, API_KEY, API_SECRET, retry=RetryPolicy(attempts=1))

@@ -1,0 +1,171 @@
+"""Which failures are tried again, how long the client waits, and that one deadline covers all."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from aiohttp import web
+from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, twirp_error
+from test_errors import answer, unused_port
+
+from dispatch_client import (
+    AgentDispatchService,
+    CreateAgentDispatchRequest,
+    RetryPolicy,
+    TwirpError,
+    TwirpErrorCode,
+)
+
+STEADY = RetryPolicy(attempts=3, initial_backoff=0.1, max_backoff=2.0, jitter=0.0)
+
+
+class Sleeps:
+    """Records the waits instead of waiting."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+def make(session: aiohttp.ClientSession, url: str, sleeps: Sleeps, **kw: object) -> AgentDispatchService:
+    return AgentDispatchService(session, url, API_KEY, API_SECRET, sleep=sleeps, **kw)  # type: ignore[arg-type]
+
+
+async def _unavailable(request: web.Request) -> web.Response:
+    return twirp_error("unavailable", "node draining", 503)
+
+
+async def test_unavailable_then_success(session: aiohttp.ClientSession, url: str, fake: FakeLiveKit) -> None:
+    sleeps = Sleeps()
+    fake.respond_with(_unavailable, answer(502, "<html>bad gateway</html>", "text/html"))
+    svc = make(session, url, sleeps, retry=STEADY)
+    created = await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+    assert created.room == "r"
+    assert sleeps.calls == [0.1, 0.2]
+    ids = {r.headers["X-Livekit-Request-Id"] for r in fake.requests}
+    assert len(fake.requests) == 3
+    assert len(ids) == 1  # one logical call, one request id, so the server can tell retries apart
+    await svc.list_dispatch("r")
+    assert fake.requests[-1].headers["X-Livekit-Request-Id"] not in ids
+
+
+async def test_gives_up_after_the_last_attempt(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    sleeps = Sleeps()
+    fake.respond_with(_unavailable, _unavailable, _unavailable, _unavailable)
+    svc = make(session, url, sleeps, retry=STEADY)
+    with pytest.raises(TwirpError) as err:
+        await svc.list_dispatch("r")
+    assert err.value.code is TwirpErrorCode.UNAVAILABLE
+    assert err.value.status == 503
+    assert len(fake.requests) == 3
+    assert sleeps.calls == [0.1, 0.2]
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (500, '{"code":"internal","msg":"x"}'),
+        (404, '{"code":"not_found","msg":"x"}'),
+        (429, '{"code":"resource_exhausted","msg":"x"}'),
+        (429, "slow down"),
+        (401, "invalid token"),
+        (504, "gateway timeout"),
+    ],
+)
+async def test_answers_that_are_not_retried(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit, status: int, body: str
+) -> None:
+    sleeps = Sleeps()
+    fake.respond_with(answer(status, body), answer(status, body))
+    with pytest.raises(TwirpError) as err:
+        await make(session, url, sleeps, retry=STEADY).create_dispatch(
+            CreateAgentDispatchRequest(agent_name="a", room="r")
+        )
+    assert err.value.status == status
+    assert len(fake.requests) == 1
+    assert sleeps.calls == []
+
+
+async def test_a_504_is_retried_for_reads(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    sleeps = Sleeps()
+    fake.respond_with(answer(504, "gateway timeout"))
+    assert await make(session, url, sleeps, retry=STEADY).list_dispatch("r") == []
+    assert len(fake.requests) == 2
+
+
+async def test_connection_refused_is_retried(session: aiohttp.ClientSession) -> None:
+    sleeps = Sleeps()
+    svc = make(session, f"http://127.0.0.1:{unused_port()}", sleeps, retry=STEADY)
+    with pytest.raises(TwirpError) as err:
+        await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+    assert err.value.code is TwirpErrorCode.UNAVAILABLE
+    assert sleeps.calls == [0.1, 0.2]
+
+
+async def drop(request: web.Request) -> web.StreamResponse:
+    assert request.transport is not None
+    request.transport.close()
+    return web.Response()
+
+
+async def test_a_lost_answer_is_retried_only_for_reads(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    sleeps = Sleeps()
+    svc = make(session, url, sleeps, retry=STEADY)
+    fake.respond_with(drop)
+    with pytest.raises(TwirpError) as err:
+        await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+    assert err.value.code is TwirpErrorCode.UNAVAILABLE
+    assert len(fake.requests) == 1  # the server may have created it: not sent again
+
+    fake.respond_with(drop)
+    assert await svc.list_dispatch("r") == []
+    assert len(fake.requests) == 3
+    assert len(sleeps.calls) == 1
+
+
+async def test_no_retry_past_the_deadline(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    sleeps = Sleeps()
+    fake.respond_with(_unavailable, _unavailable)
+    svc = make(session, url, sleeps, retry=RetryPolicy(initial_backoff=5.0, jitter=0.0), timeout=1.0)
+    with pytest.raises(TwirpError) as err:
+        await svc.list_dispatch("r")
+    assert err.value.code is TwirpErrorCode.UNAVAILABLE
+    assert sleeps.calls == []
+    assert len(fake.requests) == 1
+
+
+async def test_each_attempt_gets_the_remaining_time(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    fake.respond_with(_unavailable)
+    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, retry=STEADY, timeout=3.0)
+    await svc.list_dispatch("r")
+    first, second = (int(r.headers["X-Twirp-Timeout-Ms"]) for r in fake.requests)
+    assert first == 3000
+    assert 2000 < second <= 2900  # a real 0.1 s wait and the first attempt came off the budget
+
+
+def test_backoff_and_jitter() -> None:
+    p = RetryPolicy(attempts=6, initial_backoff=0.1, max_backoff=1.0, jitter=0.2)
+    assert [p.backoff(n, 0.5) for n in range(1, 6)] == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.0])
+    assert p.backoff(1, 0.0) == pytest.approx(0.08)
+    assert p.backoff(5, 0.999999) == pytest.approx(1.2, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{"attempts": 0}, {"initial_backoff": -1.0}, {"max_backoff": float("inf")}, {"jitter": 1.5}],
+)
+def test_bad_policies(kw: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match=next(iter(kw))):
+        RetryPolicy(**kw)  # type: ignore[arg-type]
