@@ -165,10 +165,12 @@ class Transport:
         return data
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The body, refusing more than max_response_bytes (counted after decompression)."""
         limit = self._max_bytes
-        if resp.content_length is not None:
-            if resp.content_length > limit:
-                raise _too_large(resp.status, limit)
+        length = resp.content_length
+        if length is not None and length > limit:
+            raise _too_large(resp.status, limit)
+        if length is not None and "Content-Encoding" not in resp.headers:
             return await resp.read()
         chunks = bytearray()
         async for chunk in resp.content.iter_chunked(1 << 16):

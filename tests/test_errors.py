@@ -298,3 +298,29 @@ def test_errors_pickle_and_compare() -> None:
     assert (back.code, back.message, back.meta, back.status) == (e.code, e.message, e.meta, e.status)
     assert repr(back) == "TwirpError(code='not_found', message='gone', meta={'a': 'b'}, status=404)"
     assert str(TwirpError(TwirpErrorCode.UNAVAILABLE, "down")) == "unavailable: down"
+
+
+async def test_compressed_bodies_are_capped_after_decompression(
+    session: aiohttp.ClientSession, fake: FakeLiveKit, url: str
+) -> None:
+    import gzip
+
+    body = b'{"agent_dispatches": [' + b",".join([b'{"id": "AD_x"}'] * 2000) + b"]}"
+    packed = gzip.compress(body)
+    assert len(packed) < 1000 < len(body)
+    handler = answer(200, packed, "application/json", **{"Content-Encoding": "gzip"})
+    fake.respond_with(handler, handler)
+    assert len(await AgentDispatchService(session, url, API_KEY, API_SECRET).list_dispatch("r")) == 2000
+    small = AgentDispatchService(session, url, API_KEY, API_SECRET, max_response_bytes=10_000)
+    with pytest.raises(TwirpError) as err:
+        await small.list_dispatch("r")
+    assert err.value.code is TwirpErrorCode.RESOURCE_EXHAUSTED
+
+
+async def test_meta_values_that_are_not_strings(service: AgentDispatchService, fake: FakeLiveKit) -> None:
+    body = '{"code": "aborted", "msg": "m", "meta": {"n": 1, "s": "x", "l": [1, "a"], "z": null}}'
+    fake.respond_with(answer(409, body, "application/json"))
+    with pytest.raises(TwirpError) as err:
+        await service.list_dispatch("r")
+    assert err.value.code is TwirpErrorCode.ABORTED
+    assert err.value.meta == {"n": "1", "s": "x", "l": '[1,"a"]', "z": "null"}
