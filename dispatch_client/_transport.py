@@ -33,12 +33,18 @@ _SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
 def base_url(url: str) -> str:
     """The HTTP base for a LiveKit URL: ws(s) becomes http(s), a path prefix is kept."""
-    parts = urllib.parse.urlsplit(url.strip())
+    if not isinstance(url, str):
+        raise ValueError(f"url must be a string, got {type(url).__name__}")
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        parts.port  # noqa: B018 -- parsed for its check: a port that is not a number raises
+    except ValueError as e:
+        raise ValueError(f"url is not a valid URL ({e}): {url!r}") from e
     scheme = _SCHEMES.get(parts.scheme.lower())
-    if scheme is None or not parts.netloc:
+    if scheme is None or not parts.hostname:
         raise ValueError(f"url must look like https://host[:port][/prefix] (or ws/wss), got {url!r}")
-    if parts.query or parts.fragment:
-        raise ValueError(f"url must not carry a query or fragment, got {url!r}")
+    if parts.query or parts.fragment or parts.username is not None:
+        raise ValueError(f"url must not carry credentials, a query or a fragment, got {url!r}")
     return urllib.parse.urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 

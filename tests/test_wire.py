@@ -108,10 +108,24 @@ def test_wss_maps_to_https(session: aiohttp.ClientSession) -> None:
     assert svc.url == "http://host:7880/pre"
 
 
-@pytest.mark.parametrize("bad", ["", "host:7880", "ftp://host", "https://", "https://h/?q=1", "https://h/#f"])
-def test_bad_urls(session: aiohttp.ClientSession, bad: str) -> None:
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "host:7880",
+        "ftp://host",
+        "https://",
+        "https://h/?q=1",
+        "https://h/#f",
+        "https://user:pw@h",
+        "https://h:port",
+        "http://[::1",
+        None,
+    ],
+)
+def test_bad_urls(session: aiohttp.ClientSession, bad: str | None) -> None:
     with pytest.raises(ValueError, match="url"):
-        AgentDispatchService(session, bad, API_KEY, API_SECRET)
+        AgentDispatchService(session, bad, API_KEY, API_SECRET)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("key", "secret"), [("", API_SECRET), (API_KEY, "")])
