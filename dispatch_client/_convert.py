@@ -53,11 +53,14 @@ def _int_decoder(proto_type: str) -> Conv:
     def conv(v: Any) -> int:
         if type(v) is int:
             n = v
-        elif (type(v) is float and v.is_integer()) or (type(v) is str and _PLAIN_INT.fullmatch(v)):
+        elif type(v) is float and v.is_integer():
             n = int(v)
-        elif type(v) is str and _JSON_NUMBER.fullmatch(v):
+        elif type(v) is str and len(v) <= 64 and _PLAIN_INT.fullmatch(v):
+            n = int(v)
+        elif type(v) is str and len(v) <= 64 and _JSON_NUMBER.fullmatch(v):
+            # "1.5e3" style: exact decimal arithmetic, range-checked before any int is built.
             d = Decimal(v)
-            if d != d.to_integral_value():
+            if not lo <= d <= hi or d != d.to_integral_value():
                 raise _bad(proto_type, v)
             n = int(d)
         else:

@@ -184,3 +184,18 @@ def test_int64_limits() -> None:
     with pytest.raises(DecodeError):
         decode(lk.TimedVersion, b'{"unix_micro": "9223372036854775808"}')
     assert orjson.loads(encode(top)) == {"unix_micro": "9223372036854775807"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["9" * 5000, "1e999999999", "-1e999999999", "1" + "0" * 70, "1e-999999999"],
+)
+def test_hostile_integer_strings_fail_fast(text: str) -> None:
+    # Neither a huge exponent nor a huge digit string may build a huge integer.
+    with pytest.raises(DecodeError, match="created_at"):
+        decode(lk.AgentDispatchState, orjson.dumps({"created_at": text}))
+
+
+def test_integers_beyond_64_bits_are_refused() -> None:
+    with pytest.raises(DecodeError):
+        decode(lk.AgentDispatchState, b'{"created_at": 123456789012345678901234567890}')
