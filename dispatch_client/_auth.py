@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 import jwt
 
+from ._checks import require_seconds, require_text
+
 __all__ = ["TokenSigner"]
 
 DEFAULT_TTL = 600.0
@@ -31,15 +33,9 @@ class TokenSigner:
         ttl: float = DEFAULT_TTL,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not api_key:
-            raise ValueError("api_key must not be empty")
-        if not api_secret:
-            raise ValueError("api_secret must not be empty")
-        if not ttl > 0:
-            raise ValueError(f"token ttl must be positive, got {ttl!r}")
-        self._key = api_key
-        self._secret = api_secret
-        self._ttl = int(ttl) if ttl >= 1 else 1
+        self._key = require_text("api_key", api_key)
+        self._secret = require_text("api_secret", api_secret)
+        self._ttl = max(1, int(require_seconds("token_ttl", ttl)))
         self._clock = clock
         self._cache: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._lock = threading.Lock()

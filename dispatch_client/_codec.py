@@ -49,13 +49,14 @@ def _json_name(proto_name: str) -> str:
 
 
 class _Plan:
-    __slots__ = ("cls", "decoders", "encoders")
+    __slots__ = ("cls", "decoders", "encoders", "oneofs")
 
     def __init__(self, cls: type[betterproto2.Message]) -> None:
         self.cls = cls
         # JSON key -> (attribute, decoder); attribute, proto name, encoder, has presence
         self.decoders: dict[str, tuple[str, Conv]] = {}
         self.encoders: list[tuple[str, str, Conv, bool]] = []
+        self.oneofs: list[tuple[str, ...]] = []  # the attributes of each oneof group
 
     def fill(self) -> None:
         types: dict[str, Any] = cast(Any, self.cls)._betterproto.cls_by_field
@@ -67,10 +68,10 @@ class _Plan:
                 key, value = fm.map_meta[0].proto_type, fm.map_meta[1].proto_type
                 value_cls = types.get(f"{f.name}.value")
                 dec = map_decoder(map_key_decoder(key), value_decoder(value, value_cls, _message_decoder))
-                enc = map_encoder(map_key_encoder(key), value_encoder(value, _message_encoder))
+                enc = map_encoder(map_key_encoder(key), value_encoder(value, value_cls, _message_encoder))
             else:
                 dec = value_decoder(fm.proto_type, types.get(f.name), _message_decoder)
-                enc = value_encoder(fm.proto_type, _message_encoder)
+                enc = value_encoder(fm.proto_type, types.get(f.name), _message_encoder)
                 if fm.repeated:
                     dec, enc = repeated_decoder(dec), repeated_encoder(enc)
             name = _proto_name(f.name)
@@ -79,6 +80,8 @@ class _Plan:
             # set; the others only when they differ from their default.
             has_presence = bool(fm.optional or fm.group or fm.proto_type == "message")
             self.encoders.append((f.name, name, enc, has_presence))
+        groups = cast(Any, self.cls)._betterproto.oneof_field_by_group
+        self.oneofs = [tuple(sorted(f.name for f in members)) for members in groups.values()]
 
     def decode(self, obj: Any) -> Any:
         if type(obj) is not dict:
@@ -98,6 +101,9 @@ class _Plan:
                 raise DecodeError(f"{key}: the field appears twice (as proto name and JSON name)")
             if decoded is not SKIP:
                 kwargs[attr] = decoded
+        for members in self.oneofs:
+            if sum(m in kwargs for m in members) > 1:
+                raise DecodeError(f"more than one of the oneof fields {', '.join(members)} is set")
         return self.cls(**kwargs)
 
     def encode(self, msg: Any) -> dict[str, Any]:

@@ -53,7 +53,9 @@ def _int_decoder(proto_type: str) -> Conv:
     def conv(v: Any) -> int:
         if type(v) is int:
             n = v
-        elif type(v) is float and v.is_integer():
+        elif type(v) is float and v.is_integer() and abs(v) < 2**63:
+            # The JSON parser hands integer literals beyond 64 bits over as floats, rounded:
+            # refusing every float from 2**63 up keeps them from passing as in-range values.
             n = int(v)
         elif type(v) is str and len(v) <= 64 and _PLAIN_INT.fullmatch(v):
             n = int(v)
@@ -196,62 +198,115 @@ def map_decoder(key: Conv, value: Conv) -> Conv:
     return conv
 
 
-# Encoding: what Go's protojson writes, so any proto3 JSON reader accepts it.
+# Encoding: what Go's protojson writes, so any proto3 JSON reader accepts it. A value of
+# the wrong type is a TypeError, and out of range a ValueError, never a malformed body.
 
 
-def _encode_int64(v: int) -> str:
-    return str(int(v))
+def _wrong(kind: str, v: Any) -> TypeError:
+    return TypeError(f"expected {kind}, got {type(v).__name__} {v!r}"[:200])
 
 
-def _encode_float(v: float) -> float | str:
+def _encode_str(v: Any) -> str:
+    if type(v) is not str:
+        raise _wrong("str", v)
+    return v
+
+
+def _encode_bool(v: Any) -> bool:
+    if v is not True and v is not False:
+        raise _wrong("bool", v)
+    return v
+
+
+def _int_encoder(proto_type: str) -> Conv:
+    lo, hi = _INT_RANGES[proto_type]
+    as_string = proto_type in _INT64
+
+    def enc(v: Any) -> int | str:
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise _wrong("int", v)
+        if not lo <= v <= hi:
+            raise ValueError(f"{v} is out of range for {proto_type}")
+        return str(int(v)) if as_string else int(v)
+
+    return enc
+
+
+def _encode_float(v: Any) -> float | str:
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        raise _wrong("float", v)
     if math.isnan(v):
         return "NaN"
     if math.isinf(v):
         return "Infinity" if v > 0 else "-Infinity"
-    return v
+    return float(v)
 
 
-def _encode_bytes(v: bytes) -> str:
+def _encode_bytes(v: Any) -> str:
+    if not isinstance(v, (bytes, bytearray)):
+        raise _wrong("bytes", v)
     return base64.b64encode(v).decode("ascii")
 
 
-def _encode_enum(v: betterproto2.Enum) -> str | int:
-    # A number this schema has no name for goes out as the number, as protojson does.
-    return (v.proto_name or v.name) if v.name else int(v)
+def _enum_encoder(enum_cls: type[betterproto2.Enum]) -> Conv:
+    lo, hi = _INT_RANGES["int32"]
+
+    def enc(v: Any) -> str | int:
+        if not isinstance(v, enum_cls):
+            if type(v) is not int:
+                raise _wrong(enum_cls.__name__, v)
+            if not lo <= v <= hi:
+                raise ValueError(f"{v} is out of range for enum {enum_cls.__name__} (int32)")
+            v = enum_cls(v)
+        # A number this schema has no name for goes out as the number, as protojson does.
+        return (v.proto_name or v.name) if v.name else int(v)
+
+    return enc
 
 
-def _identity(v: Any) -> Any:
-    return v
-
-
-def value_encoder(proto_type: str, message: Conv) -> Conv:
+def value_encoder(proto_type: str, py_type: Any, message: Conv) -> Conv:
     """The encoder of one (non-repeated) value; ``message`` encodes a nested message."""
     if proto_type == "message":
-        return message
+
+        def enc(v: Any) -> Any:
+            if not isinstance(v, py_type):
+                raise _wrong(py_type.__name__, v)
+            return message(v)
+
+        return enc
     if proto_type == "enum":
-        return _encode_enum
-    if proto_type in _INT64:
-        return _encode_int64
+        return _enum_encoder(py_type)
+    if proto_type in _INT_RANGES:
+        return _int_encoder(proto_type)
     if proto_type in ("float", "double"):
         return _encode_float
-    if proto_type == "bytes":
-        return _encode_bytes
-    return _identity
+    simple: dict[str, Conv] = {"string": _encode_str, "bool": _encode_bool, "bytes": _encode_bytes}
+    return simple[proto_type]
 
 
 def map_key_encoder(proto_type: str) -> Conv:
+    """Map keys are JSON strings: integers and bools are spelled out."""
     if proto_type == "bool":
-        return lambda k: "true" if k else "false"
-    return str
+        return lambda k: "true" if _encode_bool(k) else "false"
+    if proto_type == "string":
+        return _encode_str
+    enc = _int_encoder(proto_type)
+    return lambda k: str(enc(k))
 
 
 def repeated_encoder(elem: Conv) -> Conv:
-    if elem is _identity:
-        return list
-    return lambda items: [elem(x) for x in items]
+    def enc(items: Any) -> list[Any]:
+        if not isinstance(items, (list, tuple)):
+            raise _wrong("list", items)
+        return [elem(x) for x in items]
+
+    return enc
 
 
 def map_encoder(key: Conv, value: Conv) -> Conv:
-    if key is str and value is _identity:
-        return dict
-    return lambda items: {key(k): value(v) for k, v in items.items()}
+    def enc(items: Any) -> dict[str, Any]:
+        if not isinstance(items, dict):
+            raise _wrong("dict", items)
+        return {key(k): value(v) for k, v in items.items()}
+
+    return enc

@@ -46,13 +46,15 @@ class RetryPolicy:
 def should_retry(err: TwirpError, read_only: bool) -> bool:
     """True when trying again cannot make the server act twice, or when the call only reads.
 
-    Retried: the connection could not be opened at all; a 502 or 503 (the server or a proxy
-    says it did not take the call). For a read-only call also: a connection lost before the
-    answer, and a 504 from a proxy. Never retried: timeouts (the deadline is spent) and
-    every answer in which the server decided something (not_found, invalid_argument, ...).
+    Retried: a connection that could not be opened at all, and a 503 (the server, or a
+    proxy with no server behind it, did not take the call). For a read-only call also: a
+    connection or answer lost midway, and a 502 or 504 from a proxy. Never retried:
+    timeouts (the deadline is spent) and every answer in which a server decided something
+    (not_found, invalid_argument, unauthenticated, ...).
     """
     if err.code is not TwirpErrorCode.UNAVAILABLE:
         return False
-    if err.status is not None:
-        return err.status in (502, 503) or (read_only and err.status == 504)
-    return read_only or isinstance(err.__cause__, aiohttp.ClientConnectorError)
+    cause = err.__cause__
+    if isinstance(cause, (aiohttp.ClientError, OSError)):
+        return read_only or isinstance(cause, aiohttp.ClientConnectorError)
+    return err.status == 503 or (read_only and err.status in (502, 504))

@@ -17,6 +17,7 @@ from yarl import URL
 
 from . import _codec
 from ._auth import TokenSigner
+from ._checks import require_positive_int, require_seconds
 from ._retry import RetryPolicy, should_retry
 from ._version import __version__
 from .errors import TwirpError, TwirpErrorCode, error_from_response
@@ -63,14 +64,13 @@ class Transport:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        _check_timeout(timeout)
-        if max_response_bytes <= 0:
-            raise ValueError(f"max_response_bytes must be positive, got {max_response_bytes!r}")
+        if not isinstance(retry, RetryPolicy):
+            raise ValueError(f"retry must be a RetryPolicy, got {retry!r}")
         self._session = session
         self._base = base_url(url)
         self._signer = signer
-        self._timeout = timeout
-        self._max_bytes = max_response_bytes
+        self._timeout = require_seconds("timeout", timeout)
+        self._max_bytes = require_positive_int("max_response_bytes", max_response_bytes)
         self._retry = retry
         self._sleep = sleep
         self._rand = rand
@@ -104,10 +104,10 @@ class Transport:
         Failures that the retry policy allows are tried again, inside one deadline of
         ``timeout`` seconds. Every attempt carries the same ``X-Livekit-Request-Id``.
         """
-        timeout = self._timeout if timeout is None else _check_timeout(timeout)
+        timeout = self._timeout if timeout is None else require_seconds("timeout", timeout)
         try:
             body = _codec.encode(request)
-        except TypeError as e:  # orjson's JSONEncodeError included
+        except (TypeError, ValueError) as e:  # orjson's JSONEncodeError is a TypeError
             raise ValueError(f"cannot encode {type(request).__name__} as JSON: {e}") from e
         headers = dict(self._headers)
         headers["Authorization"] = "Bearer " + self._signer.token(room)
@@ -148,12 +148,15 @@ class Transport:
             raise TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, f"{method}: the {timeout:g} s deadline passed")
         # Lets the server bound its own work to what the caller will still wait for.
         headers["X-Twirp-Timeout-Ms"] = str(max(1, math.ceil(remaining * 1000)))
+        status: int | None = None
         try:
             async with self._session.post(
                 self.endpoint(method),
                 data=body,
                 headers=headers,
                 allow_redirects=False,
+                raise_for_status=False,
+                auto_decompress=True,
                 timeout=aiohttp.ClientTimeout(total=remaining),
             ) as resp:
                 status = resp.status
@@ -161,11 +164,12 @@ class Transport:
                 location = resp.headers.get("Location")
         except asyncio.TimeoutError as e:
             raise TwirpError(
-                TwirpErrorCode.DEADLINE_EXCEEDED, f"{method}: no answer within {timeout:g} s"
+                TwirpErrorCode.DEADLINE_EXCEEDED, f"{method}: no answer within {timeout:g} s", status=status
             ) from e
         except (aiohttp.ClientError, OSError) as e:
+            # status is set when the status line arrived but the body did not.
             detail = str(e) or type(e).__name__
-            raise TwirpError(TwirpErrorCode.UNAVAILABLE, f"{method}: {detail}") from e
+            raise TwirpError(TwirpErrorCode.UNAVAILABLE, f"{method}: {detail}", status=status) from e
         if status != 200:
             raise error_from_response(status, data, location)
         return data
@@ -192,9 +196,3 @@ def _too_large(status: int, limit: int) -> TwirpError:
         f"response body larger than max_response_bytes={limit}",
         status=status,
     )
-
-
-def _check_timeout(timeout: float) -> float:
-    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    return float(timeout)

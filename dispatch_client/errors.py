@@ -155,11 +155,13 @@ def _twirp_body(body: bytes) -> tuple[TwirpErrorCode, str, dict[str, str]] | Non
 def error_from_response(status: int, body: bytes, location: str | None = None) -> TwirpError:
     """Turn a non-200 HTTP response into a TwirpError, following the Twirp spec.
 
-    A body that is a Twirp error keeps its code, message and meta. Anything else (an
-    HTML page from a proxy, an empty body, a redirect, a JSON body whose code is not a
-    Twirp code) is mapped from the HTTP status as the spec's intermediary table says.
+    A redirect is always an error from an intermediary (redirects are not followed),
+    whatever its body. Otherwise a body that is a Twirp error keeps its code, message
+    and meta, and anything else (an HTML page from a proxy, an empty body, a JSON body
+    whose code is not a Twirp code) is mapped from the HTTP status by the spec's table.
     """
-    parsed = _twirp_body(body)
+    is_redirect = 300 <= status < 400
+    parsed = None if is_redirect else _twirp_body(body)
     if parsed is not None:
         code, msg, meta = parsed
         return TwirpError(code, msg, meta=meta, status=status)
@@ -169,7 +171,7 @@ def error_from_response(status: int, body: bytes, location: str | None = None) -
         "status_code": str(status),
         "body": text,
     }
-    if 300 <= status < 400:
+    if is_redirect:
         meta["location"] = location or ""
         message = f"unexpected HTTP {status} redirect to {location or '(no location)'}"
     else:

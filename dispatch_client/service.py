@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 
 from ._auth import DEFAULT_TTL, TokenSigner
+from ._checks import require_text
 from ._generated.livekit import (
     AgentDispatch,
     CreateAgentDispatchRequest,
@@ -32,12 +33,6 @@ __all__ = [
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 DEFAULT_RETRY = RetryPolicy()
-
-
-def _require(name: str, value: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
-    return value
 
 
 class AgentDispatchService:
@@ -93,21 +88,21 @@ class AgentDispatchService:
         """Dispatch ``req.agent_name`` to ``req.room``; returns the new dispatch."""
         if not isinstance(req, CreateAgentDispatchRequest):
             raise ValueError(f"req must be a CreateAgentDispatchRequest, got {type(req).__name__}")
-        _require("req.room", req.room)
+        require_text("req.room", req.room)
         return await self._transport.call("CreateDispatch", req.room, req, AgentDispatch, timeout)
 
     async def delete_dispatch(
         self, dispatch_id: str, room_name: str, *, timeout: float | None = None
     ) -> AgentDispatch:
         """Delete one dispatch; returns it as it was. Unknown ids raise ``not_found``."""
-        _require("dispatch_id", dispatch_id)
-        _require("room_name", room_name)
+        require_text("dispatch_id", dispatch_id)
+        require_text("room_name", room_name)
         req = DeleteAgentDispatchRequest(dispatch_id=dispatch_id, room=room_name)
         return await self._transport.call("DeleteDispatch", room_name, req, AgentDispatch, timeout)
 
     async def list_dispatch(self, room_name: str, *, timeout: float | None = None) -> list[AgentDispatch]:
         """All dispatches of a room (an empty list when there are none)."""
-        _require("room_name", room_name)
+        require_text("room_name", room_name)
         req = ListAgentDispatchRequest(room=room_name)
         resp = await self._transport.call("ListDispatch", room_name, req, ListAgentDispatchResponse, timeout)
         return resp.agent_dispatches
@@ -116,8 +111,8 @@ class AgentDispatchService:
         self, dispatch_id: str, room_name: str, *, timeout: float | None = None
     ) -> AgentDispatch | None:
         """One dispatch by id, or ``None`` when the room has no dispatch with that id."""
-        _require("dispatch_id", dispatch_id)
-        _require("room_name", room_name)
+        require_text("dispatch_id", dispatch_id)
+        require_text("room_name", room_name)
         req = ListAgentDispatchRequest(dispatch_id=dispatch_id, room=room_name)
         resp = await self._transport.call("ListDispatch", room_name, req, ListAgentDispatchResponse, timeout)
         return resp.agent_dispatches[0] if resp.agent_dispatches else None
@@ -125,7 +120,7 @@ class AgentDispatchService:
 
 def _setting(name: str, value: str | None, env: str) -> str:
     if value is not None:
-        return _require(name, value)
+        return require_text(name, value)
     value = os.environ.get(env)
     if not value:
         raise ValueError(f"{env} is not set: pass {name}= or set the environment variable")

@@ -199,3 +199,24 @@ def test_hostile_integer_strings_fail_fast(text: str) -> None:
 def test_integers_beyond_64_bits_are_refused() -> None:
     with pytest.raises(DecodeError):
         decode(lk.AgentDispatchState, b'{"created_at": 123456789012345678901234567890}')
+
+
+def test_two_members_of_a_oneof_are_refused() -> None:
+    assert decode(lk.DataTrackSchemaEncoding, b'{"custom": "x"}').custom == "x"
+    assert decode(lk.DataTrackSchemaEncoding, b'{"custom": "x", "well_known": null}').custom == "x"
+    with pytest.raises(DecodeError, match="oneof"):
+        decode(lk.DataTrackSchemaEncoding, b'{"custom": "x", "wellKnown": 1}')
+
+
+@pytest.mark.parametrize(
+    "literal", [b"-9223372036854775809", b"9223372036854775808", b"18446744073709551616", b"1e19"]
+)
+def test_out_of_range_int64_literals_are_refused(literal: bytes) -> None:
+    with pytest.raises(DecodeError):
+        decode(lk.AgentDispatchState, b'{"created_at": ' + literal + b"}")
+
+
+def test_int64_limits_as_numbers() -> None:
+    low = decode(lk.AgentDispatchState, b'{"created_at": -9223372036854775808}')
+    assert low.created_at == -(2**63)
+    assert decode(lk.TimedVersion, b'{"unix_micro": 1.732e18}').unix_micro == 1732 * 10**15

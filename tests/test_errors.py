@@ -234,7 +234,7 @@ async def test_connection_dropped_mid_response_is_unavailable(
     with pytest.raises(TwirpError) as err:
         await service.list_dispatch("r")
     assert err.value.code is TwirpErrorCode.UNAVAILABLE
-    assert err.value.status is None
+    assert err.value.status == 200  # the status line came, the body did not
     assert isinstance(err.value.__cause__, aiohttp.ClientError)
 
 
@@ -324,3 +324,39 @@ async def test_meta_values_that_are_not_strings(service: AgentDispatchService, f
         await service.list_dispatch("r")
     assert err.value.code is TwirpErrorCode.ABORTED
     assert err.value.meta == {"n": "1", "s": "x", "l": '[1,"a"]', "z": "null"}
+
+
+@pytest.mark.parametrize(
+    "session_options",
+    [{"raise_for_status": True}, {"auto_decompress": False}],
+    ids=["raise_for_status", "no_auto_decompress"],
+)
+async def test_the_callers_session_options_do_not_change_results(
+    fake: FakeLiveKit, url: str, session_options: dict[str, bool]
+) -> None:
+    import gzip
+
+    async def gzipped(request: web.Request) -> web.Response:
+        body = gzip.compress(b'{"agent_dispatches": [{"id": "AD_z"}]}')
+        return web.Response(body=body, content_type="application/json", headers={"Content-Encoding": "gzip"})
+
+    async with aiohttp.ClientSession(**session_options) as s:  # type: ignore[arg-type]
+        svc = AgentDispatchService(s, url, API_KEY, API_SECRET)
+        fake.respond_with(gzipped)
+        assert [d.id for d in await svc.list_dispatch("r")] == ["AD_z"]
+        with pytest.raises(TwirpError) as err:
+            await svc.delete_dispatch("AD_nope", "r")
+    assert err.value.code is TwirpErrorCode.NOT_FOUND
+    assert err.value.status == 404
+    assert len(fake.requests) == 2
+
+
+async def test_a_redirect_with_a_twirp_body_is_still_a_redirect(
+    service: AgentDispatchService, fake: FakeLiveKit
+) -> None:
+    fake.respond_with(answer(307, '{"code":"not_found","msg":"nope"}', "application/json", Location="/x"))
+    with pytest.raises(TwirpError) as err:
+        await service.list_dispatch("r")
+    assert err.value.code is TwirpErrorCode.INTERNAL
+    assert err.value.meta["location"] == "/x"
+    assert err.value.meta["body"] == '{"code":"not_found","msg":"nope"}'

@@ -39,7 +39,7 @@ async def _unavailable(request: web.Request) -> web.Response:
 
 async def test_unavailable_then_success(session: aiohttp.ClientSession, url: str, fake: FakeLiveKit) -> None:
     sleeps = Sleeps()
-    fake.respond_with(_unavailable, answer(502, "<html>bad gateway</html>", "text/html"))
+    fake.respond_with(_unavailable, answer(503, "<html>no healthy upstream</html>", "text/html"))
     svc = make(session, url, sleeps, retry=STEADY)
     created = await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
     assert created.room == "r"
@@ -73,6 +73,7 @@ async def test_gives_up_after_the_last_attempt(
         (429, '{"code":"resource_exhausted","msg":"x"}'),
         (429, "slow down"),
         (401, "invalid token"),
+        (502, "bad gateway"),
         (504, "gateway timeout"),
     ],
 )

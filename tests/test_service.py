@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 import pytest
-from fake_livekit import FakeLiveKit
+from fake_livekit import API_KEY, API_SECRET, FakeLiveKit
 
 from dispatch_client import (
     AgentDispatch,
@@ -98,3 +99,65 @@ async def test_wrong_secret_is_unauthenticated(service: AgentDispatchService, fa
     assert err.value.status == 401
     assert err.value.from_intermediary
     assert err.value.meta["body"].startswith("invalid token")
+
+
+@pytest.mark.parametrize(
+    "req",
+    [
+        CreateAgentDispatchRequest(room="r", agent_name=5),  # type: ignore[arg-type]
+        CreateAgentDispatchRequest(room="r", restart_policy="JRP_NEVER"),  # type: ignore[arg-type]
+        CreateAgentDispatchRequest(room="r", restart_policy=2**40),  # type: ignore[arg-type]
+        CreateAgentDispatchRequest(room="r", attributes={"k": 1}),  # type: ignore[dict-item]
+        CreateAgentDispatchRequest(room="r", attributes=[("k", "v")]),  # type: ignore[arg-type]
+    ],
+    ids=["str-as-int", "enum-as-str", "enum-out-of-range", "map-value-int", "map-as-list"],
+)
+async def test_requests_with_wrong_types_are_refused(
+    service: AgentDispatchService, fake: FakeLiveKit, req: CreateAgentDispatchRequest
+) -> None:
+    with pytest.raises(ValueError, match="cannot encode CreateAgentDispatchRequest"):
+        await service.create_dispatch(req)
+    assert fake.requests == []
+
+
+async def test_an_enum_given_as_its_number_is_sent_by_name(
+    service: AgentDispatchService, fake: FakeLiveKit
+) -> None:
+    req = CreateAgentDispatchRequest(room="r", restart_policy=1)  # type: ignore[arg-type]
+    created = await service.create_dispatch(req)
+    assert created.restart_policy is JobRestartPolicy.JRP_NEVER
+    assert b'"restart_policy":"JRP_NEVER"' in fake.requests[0].body
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("timeout", True),
+        ("timeout", 10**400),
+        ("timeout", "5"),
+        ("token_ttl", float("inf")),
+        ("token_ttl", "x"),
+        ("max_response_bytes", "1"),
+        ("max_response_bytes", 0),
+        ("retry", None),
+    ],
+)
+def test_bad_options_are_value_errors(
+    session: aiohttp.ClientSession, url: str, option: str, value: object
+) -> None:
+    with pytest.raises(ValueError, match=option):
+        AgentDispatchService(session, url, API_KEY, API_SECRET, **{option: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("key", "secret"), [(5, API_SECRET), (API_KEY, b"bytes-secret")])
+def test_credentials_must_be_text(
+    session: aiohttp.ClientSession, url: str, key: object, secret: object
+) -> None:
+    with pytest.raises(ValueError, match="api_"):
+        AgentDispatchService(session, url, key, secret)  # type: ignore[arg-type]
+
+
+async def test_huge_per_call_timeout(service: AgentDispatchService, fake: FakeLiveKit) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        await service.list_dispatch("r", timeout=10**400)
+    assert fake.requests == []

@@ -1,0 +1,31 @@
+"""Argument checks shared by the public entry points: bad input is a ValueError, early."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["require_positive_int", "require_seconds", "require_text"]
+
+
+def require_text(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def require_seconds(name: str, value: object) -> float:
+    """A positive, finite number of seconds (bools are not numbers here)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
+        if math.isfinite(seconds) and seconds > 0:
+            return seconds
+    raise ValueError(f"{name} must be a positive, finite number of seconds, got {value!r}")
+
+
+def require_positive_int(name: str, value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise ValueError(f"{name} must be a positive int, got {value!r}")
