@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import platform
 import random
@@ -25,6 +26,7 @@ from .errors import TwirpError, TwirpErrorCode, error_from_response
 __all__ = ["Transport", "base_url"]
 
 M = TypeVar("M", bound=betterproto2.Message)
+logger = logging.getLogger("dispatch_client")
 
 SERVICE = "livekit.AgentDispatchService"
 USER_AGENT = f"dispatch-client/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
@@ -125,6 +127,14 @@ class Transport:
                 delay = self._retry.backoff(attempt, self._rand())
                 if loop.time() + delay >= deadline:
                     raise
+                logger.info(
+                    "%s failed (%s); attempt %d of %d in %.2f s",
+                    method,
+                    err,
+                    attempt + 1,
+                    self._retry.attempts,
+                    delay,
+                )
                 await self._sleep(delay)
                 attempt += 1
                 continue

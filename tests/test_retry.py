@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import aiohttp
 import pytest
 from aiohttp import web
@@ -37,13 +39,21 @@ async def _unavailable(request: web.Request) -> web.Response:
     return twirp_error("unavailable", "node draining", 503)
 
 
-async def test_unavailable_then_success(session: aiohttp.ClientSession, url: str, fake: FakeLiveKit) -> None:
+async def test_unavailable_then_success(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="dispatch_client")
     sleeps = Sleeps()
     fake.respond_with(_unavailable, answer(503, "<html>no healthy upstream</html>", "text/html"))
     svc = make(session, url, sleeps, retry=STEADY)
     created = await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
     assert created.room == "r"
     assert sleeps.calls == [0.1, 0.2]
+    assert [r.getMessage() for r in caplog.records] == [
+        "CreateDispatch failed (unavailable: node draining (HTTP 503)); attempt 2 of 3 in 0.10 s",
+        "CreateDispatch failed (unavailable: HTTP 503 from a non-Twirp responder: "
+        "<html>no healthy upstream</html> (HTTP 503)); attempt 3 of 3 in 0.20 s",
+    ]
     ids = {r.headers["X-Livekit-Request-Id"] for r in fake.requests}
     assert len(fake.requests) == 3
     assert len(ids) == 1  # one logical call, one request id, so the server can tell retries apart
