@@ -19,19 +19,8 @@ from typing import Any, TypeVar, cast
 import betterproto2
 import orjson
 
-from ._convert import (
-    SKIP,
-    Conv,
-    DecodeError,
-    map_decoder,
-    map_encoder,
-    map_key_decoder,
-    map_key_encoder,
-    repeated_decoder,
-    repeated_encoder,
-    value_decoder,
-    value_encoder,
-)
+from ._decoders import SKIP, Conv, DecodeError, map_decoder, map_key_decoder, repeated_decoder, value_decoder
+from ._encoders import map_encoder, map_key_encoder, repeated_encoder, value_encoder
 
 __all__ = ["DecodeError", "decode", "decode_obj", "encode", "to_obj"]
 

@@ -66,6 +66,8 @@ class Transport:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
+        if not isinstance(session, aiohttp.ClientSession):
+            raise ValueError(f"session must be an aiohttp.ClientSession, got {type(session).__name__}")
         if not isinstance(retry, RetryPolicy):
             raise ValueError(f"retry must be a RetryPolicy, got {retry!r}")
         self._session = session

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+import socket
 import string
 import time
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,24 @@ def twirp_error(code: str, msg: str, status: int, meta: dict[str, str] | None = 
     if meta:
         body["meta"] = meta
     return web.json_response(body, status=status)
+
+
+def answer(status: int, body: bytes | str, content_type: str = "text/plain", **headers: str) -> Handler:
+    """A handler that answers with exactly this status, body and headers."""
+
+    async def handler(request: web.Request) -> web.Response:
+        raw = body.encode() if isinstance(body, str) else body
+        return web.Response(status=status, body=raw, content_type=content_type, headers=headers)
+
+    return handler
+
+
+def unused_port() -> int:
+    """A local port with nothing listening (closed again at once)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
 
 
 def to_json(msg: Message) -> str:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import pickle
-import socket
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 from conftest import FIXTURES
-from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, twirp_error
+from fake_livekit import FakeLiveKit, answer, twirp_error
 
-from dispatch_client import AgentDispatchService, CreateAgentDispatchRequest, TwirpError, TwirpErrorCode
+from dispatch_client import AgentDispatchService, TwirpError, TwirpErrorCode
 
 TWIRP_STATUS = {
     "canceled": 408,
@@ -36,14 +33,6 @@ TWIRP_STATUS = {
     "unavailable": 503,
     "dataloss": 500,
 }
-
-
-def answer(status: int, body: bytes | str, content_type: str = "text/plain", **headers: str) -> Any:
-    async def handler(request: web.Request) -> web.Response:
-        raw = body.encode() if isinstance(body, str) else body
-        return web.Response(status=status, body=raw, content_type=content_type, headers=headers)
-
-    return handler
 
 
 def test_codes_are_the_wire_strings() -> None:
@@ -183,114 +172,6 @@ async def test_200_with_an_invalid_body_is_internal(
     assert isinstance(err.value.__cause__, ValueError)
 
 
-def unused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
-async def test_connection_refused_is_unavailable(session: aiohttp.ClientSession) -> None:
-    svc = AgentDispatchService(session, f"http://127.0.0.1:{unused_port()}", API_KEY, API_SECRET)
-    with pytest.raises(TwirpError) as err:
-        await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
-    assert err.value.code is TwirpErrorCode.UNAVAILABLE
-    assert err.value.status is None
-    assert isinstance(err.value.__cause__, aiohttp.ClientConnectionError)
-
-
-async def test_slow_server_is_deadline_exceeded(
-    session: aiohttp.ClientSession, fake: FakeLiveKit, url: str
-) -> None:
-    async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(5)
-        return web.Response(text="late")
-
-    fake.respond_with(slow, slow)
-    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, timeout=0.2)
-    with pytest.raises(TwirpError) as err:
-        await svc.list_dispatch("r")
-    assert err.value.code is TwirpErrorCode.DEADLINE_EXCEEDED
-    assert err.value.status is None
-    assert isinstance(err.value.__cause__, asyncio.TimeoutError)
-    with pytest.raises(TwirpError) as err:
-        await AgentDispatchService(session, url, API_KEY, API_SECRET).list_dispatch("r", timeout=0.1)
-    assert err.value.code is TwirpErrorCode.DEADLINE_EXCEEDED
-    assert "0.1 s" in err.value.message
-
-
-async def test_connection_dropped_mid_response_is_unavailable(
-    service: AgentDispatchService, fake: FakeLiveKit
-) -> None:
-    async def drop(request: web.Request) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Length": "1000", "Content-Type": "application/json"})
-        await resp.prepare(request)
-        await resp.write(b'{"agent_dispatches": [')
-        assert request.transport is not None
-        request.transport.close()
-        return resp
-
-    fake.respond_with(drop)
-    with pytest.raises(TwirpError) as err:
-        await service.list_dispatch("r")
-    assert err.value.code is TwirpErrorCode.UNAVAILABLE
-    assert err.value.status == 200  # the status line came, the body did not
-    assert isinstance(err.value.__cause__, aiohttp.ClientError)
-
-
-@pytest.mark.parametrize("chunked", [False, True])
-async def test_oversized_response_is_refused(
-    session: aiohttp.ClientSession, fake: FakeLiveKit, url: str, chunked: bool
-) -> None:
-    big = b'{"agent_dispatches": [' + b",".join([b'{"id": "AD_x"}'] * 2000) + b"]}"
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        if not chunked:
-            return web.Response(body=big, content_type="application/json")
-        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-        resp.enable_chunked_encoding()
-        await resp.prepare(request)
-        for i in range(0, len(big), 1000):
-            await resp.write(big[i : i + 1000])
-        await resp.write_eof()
-        return resp
-
-    fake.respond_with(handler, handler)
-    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, max_response_bytes=10_000)
-    with pytest.raises(TwirpError) as err:
-        await svc.list_dispatch("r")
-    assert err.value.code is TwirpErrorCode.RESOURCE_EXHAUSTED
-    assert err.value.status == 200
-    roomy = AgentDispatchService(session, url, API_KEY, API_SECRET, max_response_bytes=len(big))
-    assert len(await roomy.list_dispatch("r")) == 2000
-
-
-async def test_closed_session(url: str, fake: FakeLiveKit) -> None:
-    async with aiohttp.ClientSession() as s:
-        svc = AgentDispatchService(s, url, API_KEY, API_SECRET)
-    with pytest.raises(TwirpError) as err:
-        await svc.list_dispatch("r")
-    assert err.value.code is TwirpErrorCode.FAILED_PRECONDITION
-    assert err.value.status is None
-    assert fake.requests == []
-
-
-async def test_cancellation_passes_through(service: AgentDispatchService, fake: FakeLiveKit) -> None:
-    started = asyncio.Event()
-
-    async def hang(request: web.Request) -> web.Response:
-        started.set()
-        await asyncio.sleep(5)
-        return web.Response(text="late")
-
-    fake.respond_with(hang)
-    task = asyncio.create_task(service.list_dispatch("r"))
-    await started.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-
-
 def test_errors_pickle_and_compare() -> None:
     e = TwirpError(TwirpErrorCode.NOT_FOUND, "gone", meta={"a": "b"}, status=404)
     back = pickle.loads(pickle.dumps(e))
@@ -300,23 +181,6 @@ def test_errors_pickle_and_compare() -> None:
     assert str(TwirpError(TwirpErrorCode.UNAVAILABLE, "down")) == "unavailable: down"
 
 
-async def test_compressed_bodies_are_capped_after_decompression(
-    session: aiohttp.ClientSession, fake: FakeLiveKit, url: str
-) -> None:
-    import gzip
-
-    body = b'{"agent_dispatches": [' + b",".join([b'{"id": "AD_x"}'] * 2000) + b"]}"
-    packed = gzip.compress(body)
-    assert len(packed) < 1000 < len(body)
-    handler = answer(200, packed, "application/json", **{"Content-Encoding": "gzip"})
-    fake.respond_with(handler, handler)
-    assert len(await AgentDispatchService(session, url, API_KEY, API_SECRET).list_dispatch("r")) == 2000
-    small = AgentDispatchService(session, url, API_KEY, API_SECRET, max_response_bytes=10_000)
-    with pytest.raises(TwirpError) as err:
-        await small.list_dispatch("r")
-    assert err.value.code is TwirpErrorCode.RESOURCE_EXHAUSTED
-
-
 async def test_meta_values_that_are_not_strings(service: AgentDispatchService, fake: FakeLiveKit) -> None:
     body = '{"code": "aborted", "msg": "m", "meta": {"n": 1, "s": "x", "l": [1, "a"], "z": null}}'
     fake.respond_with(answer(409, body, "application/json"))
@@ -324,31 +188,6 @@ async def test_meta_values_that_are_not_strings(service: AgentDispatchService, f
         await service.list_dispatch("r")
     assert err.value.code is TwirpErrorCode.ABORTED
     assert err.value.meta == {"n": "1", "s": "x", "l": '[1,"a"]', "z": "null"}
-
-
-@pytest.mark.parametrize(
-    "session_options",
-    [{"raise_for_status": True}, {"auto_decompress": False}],
-    ids=["raise_for_status", "no_auto_decompress"],
-)
-async def test_the_callers_session_options_do_not_change_results(
-    fake: FakeLiveKit, url: str, session_options: dict[str, bool]
-) -> None:
-    import gzip
-
-    async def gzipped(request: web.Request) -> web.Response:
-        body = gzip.compress(b'{"agent_dispatches": [{"id": "AD_z"}]}')
-        return web.Response(body=body, content_type="application/json", headers={"Content-Encoding": "gzip"})
-
-    async with aiohttp.ClientSession(**session_options) as s:  # type: ignore[arg-type]
-        svc = AgentDispatchService(s, url, API_KEY, API_SECRET)
-        fake.respond_with(gzipped)
-        assert [d.id for d in await svc.list_dispatch("r")] == ["AD_z"]
-        with pytest.raises(TwirpError) as err:
-            await svc.delete_dispatch("AD_nope", "r")
-    assert err.value.code is TwirpErrorCode.NOT_FOUND
-    assert err.value.status == 404
-    assert len(fake.requests) == 2
 
 
 async def test_a_redirect_with_a_twirp_body_is_still_a_redirect(

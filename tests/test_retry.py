@@ -7,8 +7,7 @@ import logging
 import aiohttp
 import pytest
 from aiohttp import web
-from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, twirp_error
-from test_errors import answer, unused_port
+from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, answer, twirp_error, unused_port
 
 from dispatch_client import (
     AgentDispatchService,

@@ -149,6 +149,11 @@ def test_bad_options_are_value_errors(
         AgentDispatchService(session, url, API_KEY, API_SECRET, **{option: value})  # type: ignore[arg-type]
 
 
+def test_session_must_be_a_client_session(url: str) -> None:
+    with pytest.raises(ValueError, match="session"):
+        AgentDispatchService(None, url, API_KEY, API_SECRET)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(("key", "secret"), [(5, API_SECRET), (API_KEY, b"bytes-secret")])
 def test_credentials_must_be_text(
     session: aiohttp.ClientSession, url: str, key: object, secret: object
