@@ -116,14 +116,11 @@ def _plan(cls: type[betterproto2.Message]) -> _Plan:
     with _LOCK:
         plan = _PLANS.get(cls)
         if plan is None:
+            # Published only once complete: a lookup outside the lock never sees a half-built
+            # plan. Nested messages resolve their plans on first use, so filling never recurses.
             plan = _Plan(cls)
-            # Registered before it is filled, so recursive message types resolve to it.
+            plan.fill()
             _PLANS[cls] = plan
-            try:
-                plan.fill()
-            except BaseException:
-                del _PLANS[cls]
-                raise
         return plan
 
 

@@ -120,6 +120,7 @@ def map_encoder(key: Conv, value: Conv) -> Conv:
     def enc(items: Any) -> dict[str, Any]:
         if not isinstance(items, dict):
             raise _wrong("dict", items)
-        return {key(k): value(v) for k, v in items.items()}
+        # Sorted by the JSON key, as Go's protojson writes maps.
+        return dict(sorted((key(k), value(v)) for k, v in items.items()))
 
     return enc

@@ -19,7 +19,10 @@ class RetryPolicy:
     ``attempts`` counts the first try (``RetryPolicy(attempts=1)`` never retries). The wait
     before retry ``n`` is ``initial_backoff * 2 ** (n - 1)``, capped at ``max_backoff``, then
     spread by ``± jitter`` (a fraction) so that many clients do not retry in step. All
-    attempts share the call's one deadline: a retry that cannot start before it is not made.
+    attempts share the call's one deadline: a retry is made only if, after its wait, at
+    least as much time is left as the failed attempt took (and a tenth of the call's
+    timeout); otherwise the failure that is known is raised rather than traded for a
+    likely ``deadline_exceeded``.
     """
 
     attempts: int = 3
@@ -55,6 +58,8 @@ def should_retry(err: TwirpError, read_only: bool) -> bool:
     if err.code is not TwirpErrorCode.UNAVAILABLE:
         return False
     cause = err.__cause__
+    if isinstance(cause, aiohttp.ClientSSLError):
+        return False  # a certificate or TLS setup problem does not go away on retry
     if isinstance(cause, (aiohttp.ClientError, OSError)):
         return read_only or isinstance(cause, aiohttp.ClientConnectorError)
     return err.status == 503 or (read_only and err.status in (502, 504))

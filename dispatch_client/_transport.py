@@ -46,6 +46,10 @@ def base_url(url: str) -> str:
     scheme = _SCHEMES.get(parts.scheme.lower())
     if scheme is None or not parts.hostname:
         raise ValueError(f"url must look like https://host[:port][/prefix] (or ws/wss), got {url!r}")
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError as e:
+        raise ValueError(f"url has an invalid host name ({e}): {url!r}") from e
     if parts.query or parts.fragment or parts.username is not None:
         raise ValueError(f"url must not carry credentials, a query or a fragment, got {url!r}")
     return urllib.parse.urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
@@ -121,13 +125,18 @@ class Transport:
         read_only = method in READ_ONLY
         attempt = 1
         while True:
+            started = loop.time()
             try:
-                data = await self._attempt(method, body, headers, deadline - loop.time(), timeout)
+                data = await self._attempt(method, body, headers, deadline - started, timeout)
             except TwirpError as err:
                 if attempt >= self._retry.attempts or not should_retry(err, read_only):
                     raise
                 delay = self._retry.backoff(attempt, self._rand())
-                if loop.time() + delay >= deadline:
+                now = loop.time()
+                # A retry that would get less time than the failed attempt took, or under a
+                # tenth of the timeout, would most likely end as deadline_exceeded and hide
+                # the failure we know of.
+                if deadline - (now + delay) < max(now - started, timeout / 10):
                     raise
                 logger.info(
                     "%s failed (%s); attempt %d of %d in %.2f s",
@@ -169,7 +178,8 @@ class Transport:
                 allow_redirects=False,
                 raise_for_status=False,
                 auto_decompress=True,
-                timeout=aiohttp.ClientTimeout(total=remaining),
+                # ceil_threshold: aiohttp would round timeouts over 5 s up to a whole second.
+                timeout=aiohttp.ClientTimeout(total=remaining, ceil_threshold=math.inf),
             ) as resp:
                 status = resp.status
                 data = await self._read(resp)

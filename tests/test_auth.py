@@ -95,3 +95,14 @@ def test_short_secrets_warn_but_work() -> None:
         token = signer.token("r")
     with pytest.warns(jwt.warnings.InsecureKeyLengthWarning):
         assert claims(token, secret="secret")["iss"] == "devkey"
+
+
+def test_the_cache_keeps_the_rooms_in_use() -> None:
+    signer = TokenSigner(API_KEY, API_SECRET, clock=Clock(T0))
+    busy = signer.token("busy")
+    for i in range(1023):
+        signer.token(f"room-{i}")
+    assert signer.token("busy") is busy  # a hit makes it the most recently used
+    signer.token("one-more")
+    assert "room-0" not in signer._cache
+    assert signer.token("busy") is busy

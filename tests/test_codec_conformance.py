@@ -220,3 +220,30 @@ def test_int64_limits_as_numbers() -> None:
     low = decode(lk.AgentDispatchState, b'{"created_at": -9223372036854775808}')
     assert low.created_at == -(2**63)
     assert decode(lk.TimedVersion, b'{"unix_micro": 1.732e18}').unix_micro == 1732 * 10**15
+
+
+def test_plans_are_safe_to_build_from_many_threads() -> None:
+    import subprocess
+    import sys
+
+    # A fresh interpreter, so that no plan exists yet when the threads start.
+    probe = (
+        "import sys, threading\n"
+        "from dispatch_client._codec import decode\n"
+        "from dispatch_client import ListAgentDispatchResponse\n"
+        "body = open(sys.argv[1], 'rb').read()\n"
+        "barrier = threading.Barrier(16)\n"
+        "seen = []\n"
+        "def run():\n"
+        "    barrier.wait()\n"
+        "    seen.append(decode(ListAgentDispatchResponse, body))\n"
+        "threads = [threading.Thread(target=run) for _ in range(16)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(len(seen), all(s == seen[0] for s in seen), seen[0].agent_dispatches[1].id)\n"
+    )
+    fixture = str(FIXTURES / "list_response_3.json")
+    for _ in range(5):
+        out = subprocess.run(
+            [sys.executable, "-c", probe, fixture], check=True, capture_output=True, text=True
+        )
+        assert out.stdout.split() == ["16", "True", "AD_9LkQ2mNw7RtY"]

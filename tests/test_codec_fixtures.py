@@ -134,3 +134,8 @@ def test_encode_round_trips_through_google(name: str) -> None:
     # Strict parse: an unknown or misspelt key in our output would fail here.
     assert json_format.Parse(encode(decoded), theirs()) == theirs.FromString(bytes(decoded))
     assert decode(ours, encode(decoded)) == decoded
+
+
+def test_map_keys_are_written_sorted_like_go() -> None:
+    req = CreateAgentDispatchRequest(room="r", attributes={"tier": "gold", "locale": "fr", "a": "1"})
+    assert encode(req) == b'{"room":"r","attributes":{"a":"1","locale":"fr","tier":"gold"}}'

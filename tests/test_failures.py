@@ -150,3 +150,21 @@ async def test_the_callers_session_options_do_not_change_results(
     assert err.value.code is TwirpErrorCode.NOT_FOUND
     assert err.value.status == 404
     assert len(fake.requests) == 2
+
+
+async def test_a_timeout_over_five_seconds_is_not_rounded_up(
+    session: aiohttp.ClientSession, fake: FakeLiveKit, url: str
+) -> None:
+    async def never(request: web.Request) -> web.Response:
+        await asyncio.sleep(30)
+        return web.Response(text="late")
+
+    fake.respond_with(never)
+    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, timeout=5.1)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(TwirpError) as err:
+        await svc.list_dispatch("r")
+    elapsed = loop.time() - started
+    assert err.value.code is TwirpErrorCode.DEADLINE_EXCEEDED
+    assert 5.1 <= elapsed < 5.5  # aiohttp alone would stop at the next whole second, 6 s

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import aiohttp
+import jwt
+import orjson
 import pytest
 from aiohttp import web
 from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, answer, twirp_error, unused_port
@@ -179,3 +182,88 @@ def test_backoff_and_jitter() -> None:
 def test_bad_policies(kw: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=next(iter(kw))):
         RetryPolicy(**kw)  # type: ignore[arg-type]
+
+
+async def test_no_retry_when_too_little_time_would_be_left(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    async def slow_unavailable(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.15)
+        return twirp_error("unavailable", "node draining", 503)
+
+    fake.respond_with(slow_unavailable)
+    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, timeout=0.3, retry=STEADY)
+    with pytest.raises(TwirpError) as err:
+        await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+    # The known 503 is raised, not traded for a retry that would end as deadline_exceeded.
+    assert err.value.code is TwirpErrorCode.UNAVAILABLE
+    assert err.value.status == 503
+    assert len(fake.requests) == 1
+
+
+async def test_cancelled_while_waiting_to_retry(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    waiting = asyncio.Event()
+
+    async def hang(seconds: float) -> None:
+        waiting.set()
+        await asyncio.sleep(60)
+
+    fake.respond_with(_unavailable)
+    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, retry=STEADY, sleep=hang)
+    task = asyncio.create_task(svc.list_dispatch("r"))
+    await waiting.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(fake.requests) == 1
+
+
+async def test_a_lost_answer_to_a_delete_is_not_retried(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    sleeps = Sleeps()
+    fake.respond_with(drop)
+    with pytest.raises(TwirpError) as err:
+        await make(session, url, sleeps, retry=STEADY).delete_dispatch("AD_1", "r")
+    assert err.value.code is TwirpErrorCode.UNAVAILABLE
+    assert len(fake.requests) == 1
+
+
+async def test_tls_failures_are_not_retried(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    sleeps = Sleeps()
+    # TLS spoken to a plain-HTTP server fails in the handshake.
+    svc = make(session, url.replace("http://", "https://"), sleeps, retry=STEADY)
+    with pytest.raises(TwirpError) as err:
+        await svc.list_dispatch("r")
+    assert err.value.code is TwirpErrorCode.UNAVAILABLE
+    assert isinstance(err.value.__cause__, aiohttp.ClientSSLError)
+    assert sleeps.calls == []
+
+
+async def test_concurrent_retries_keep_their_own_token_and_request_id(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    fake.respond_with(*[_unavailable] * 10)
+
+    async def yield_once(seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, retry=STEADY, sleep=yield_once)
+    rooms = [f"room-{i}" for i in range(20)]
+    assert await asyncio.gather(*(svc.list_dispatch(r) for r in rooms)) == [[]] * 20
+    assert len(fake.requests) == 30
+    ids: dict[str, set[str]] = {}
+    for rec in fake.requests:
+        room = orjson.loads(rec.body)["room"]
+        ids.setdefault(room, set()).add(rec.headers["X-Livekit-Request-Id"])
+        video = jwt.decode(
+            rec.headers["Authorization"].removeprefix("Bearer "), API_SECRET, algorithms=["HS256"]
+        )["video"]
+        assert video["room"] == room
+    assert sorted(ids) == sorted(rooms)
+    assert all(len(v) == 1 for v in ids.values())
+    assert len(set.union(*ids.values())) == 20

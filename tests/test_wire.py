@@ -120,6 +120,7 @@ def test_wss_maps_to_https(session: aiohttp.ClientSession) -> None:
         "https://user:pw@h",
         "https://h:port",
         "http://[::1",
+        "https://" + "a" * 64 + ".example",
         None,
     ],
 )
