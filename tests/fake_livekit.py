@@ -9,6 +9,7 @@ Tests can replace the answer of the next calls with ``respond_with``.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 import socket
@@ -52,6 +53,18 @@ def answer(status: int, body: bytes | str, content_type: str = "text/plain", **h
     async def handler(request: web.Request) -> web.Response:
         raw = body.encode() if isinstance(body, str) else body
         return web.Response(status=status, body=raw, content_type=content_type, headers=headers)
+
+    return handler
+
+
+def late(seconds: float, then: Handler | None = None, started: asyncio.Event | None = None) -> Handler:
+    """A handler that waits ``seconds`` (setting ``started`` first), then answers with ``then``."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if started is not None:
+            started.set()
+        await asyncio.sleep(seconds)
+        return await then(request) if then is not None else web.Response(text="late")
 
     return handler
 

@@ -8,7 +8,7 @@ import gzip
 import aiohttp
 import pytest
 from aiohttp import web
-from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, answer, unused_port
+from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, answer, late, unused_port
 
 from dispatch_client import AgentDispatchService, CreateAgentDispatchRequest, TwirpError, TwirpErrorCode
 
@@ -25,11 +25,7 @@ async def test_connection_refused_is_unavailable(session: aiohttp.ClientSession)
 async def test_slow_server_is_deadline_exceeded(
     session: aiohttp.ClientSession, fake: FakeLiveKit, url: str
 ) -> None:
-    async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(5)
-        return web.Response(text="late")
-
-    fake.respond_with(slow, slow)
+    fake.respond_with(late(5), late(5))
     svc = AgentDispatchService(session, url, API_KEY, API_SECRET, timeout=0.2)
     with pytest.raises(TwirpError) as err:
         await svc.list_dispatch("r")
@@ -100,13 +96,7 @@ async def test_closed_session(url: str, fake: FakeLiveKit) -> None:
 
 async def test_cancellation_passes_through(service: AgentDispatchService, fake: FakeLiveKit) -> None:
     started = asyncio.Event()
-
-    async def hang(request: web.Request) -> web.Response:
-        started.set()
-        await asyncio.sleep(5)
-        return web.Response(text="late")
-
-    fake.respond_with(hang)
+    fake.respond_with(late(5, started=started))
     task = asyncio.create_task(service.list_dispatch("r"))
     await started.wait()
     task.cancel()
@@ -155,11 +145,7 @@ async def test_the_callers_session_options_do_not_change_results(
 async def test_a_timeout_over_five_seconds_is_not_rounded_up(
     session: aiohttp.ClientSession, fake: FakeLiveKit, url: str
 ) -> None:
-    async def never(request: web.Request) -> web.Response:
-        await asyncio.sleep(30)
-        return web.Response(text="late")
-
-    fake.respond_with(never)
+    fake.respond_with(late(30))
     svc = AgentDispatchService(session, url, API_KEY, API_SECRET, timeout=5.1)
     loop = asyncio.get_running_loop()
     started = loop.time()

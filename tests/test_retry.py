@@ -10,7 +10,7 @@ import jwt
 import orjson
 import pytest
 from aiohttp import web
-from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, answer, twirp_error, unused_port
+from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, answer, late, twirp_error, unused_port
 
 from dispatch_client import (
     AgentDispatchService,
@@ -187,11 +187,7 @@ def test_bad_policies(kw: dict[str, float]) -> None:
 async def test_no_retry_when_too_little_time_would_be_left(
     session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
 ) -> None:
-    async def slow_unavailable(request: web.Request) -> web.Response:
-        await asyncio.sleep(0.15)
-        return twirp_error("unavailable", "node draining", 503)
-
-    fake.respond_with(slow_unavailable)
+    fake.respond_with(late(0.15, then=_unavailable))
     svc = AgentDispatchService(session, url, API_KEY, API_SECRET, timeout=0.3, retry=STEADY)
     with pytest.raises(TwirpError) as err:
         await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
