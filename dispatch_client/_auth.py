@@ -40,14 +40,6 @@ class TokenSigner:
         self._cache: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    @property
-    def api_key(self) -> str:
-        return self._key
-
-    @property
-    def ttl(self) -> int:
-        return self._ttl
-
     def claims(self, room: str, now: int) -> dict[str, object]:
         return {
             "iss": self._key,

@@ -22,7 +22,7 @@ import orjson
 from ._decoders import SKIP, Conv, DecodeError, map_decoder, map_key_decoder, repeated_decoder, value_decoder
 from ._encoders import map_encoder, map_key_encoder, repeated_encoder, value_encoder
 
-__all__ = ["DecodeError", "decode", "decode_obj", "encode", "to_obj"]
+__all__ = ["DecodeError", "decode", "encode"]
 
 M = TypeVar("M", bound=betterproto2.Message)
 
@@ -142,19 +142,9 @@ def decode(cls: type[M], data: bytes | str) -> M:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError as e:
         raise DecodeError(f"not valid JSON: {e}") from None
-    return decode_obj(cls, obj)
-
-
-def decode_obj(cls: type[M], obj: Any) -> M:
-    """Like :func:`decode`, from an already parsed JSON value."""
     return cast(M, _plan(cls).decode(obj))
-
-
-def to_obj(msg: betterproto2.Message) -> dict[str, Any]:
-    """The proto3 JSON object for ``msg``: proto field names, defaults left out."""
-    return _plan(type(msg)).encode(msg)
 
 
 def encode(msg: betterproto2.Message) -> bytes:
     """``msg`` as proto3 JSON bytes: proto field names, defaults left out."""
-    return orjson.dumps(to_obj(msg))
+    return orjson.dumps(_message_encoder(msg))

@@ -30,6 +30,7 @@ logger = logging.getLogger("dispatch_client")
 
 SERVICE = "livekit.AgentDispatchService"
 USER_AGENT = f"dispatch-client/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
+METHODS = ("CreateDispatch", "DeleteDispatch", "ListDispatch")
 READ_ONLY = frozenset({"ListDispatch"})
 _SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
@@ -82,7 +83,7 @@ class Transport:
         self._retry = retry
         self._sleep = sleep
         self._rand = rand
-        self._urls: dict[str, URL] = {}
+        self._urls = {m: URL(f"{self._base}/twirp/{SERVICE}/{m}") for m in METHODS}
         self._headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
@@ -92,12 +93,6 @@ class Transport:
     @property
     def base(self) -> str:
         return self._base
-
-    def endpoint(self, method: str) -> URL:
-        url = self._urls.get(method)
-        if url is None:
-            url = self._urls[method] = URL(f"{self._base}/twirp/{SERVICE}/{method}")
-        return url
 
     async def call(
         self,
@@ -172,7 +167,7 @@ class Transport:
         status: int | None = None
         try:
             async with self._session.post(
-                self.endpoint(method),
+                self._urls[method],
                 data=body,
                 headers=headers,
                 allow_redirects=False,
