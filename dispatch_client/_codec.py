@@ -21,10 +21,20 @@ import orjson
 
 from ._decoders import SKIP, Conv, DecodeError, map_decoder, map_key_decoder, repeated_decoder, value_decoder
 from ._encoders import map_encoder, map_key_encoder, repeated_encoder, value_encoder
+from ._generated import livekit as lk
 
 __all__ = ["DecodeError", "decode", "encode"]
 
 M = TypeVar("M", bound=betterproto2.Message)
+
+
+# proto3 ``optional`` message fields. betterproto2's metadata marks every message field
+# optional, but protojson's EmitUnpopulated treats these like oneof members (left out when
+# unset) rather than like plain message fields (null). tests/test_schema.py checks the list.
+PROTO3_OPTIONAL_MESSAGES: dict[type[betterproto2.Message], frozenset[str]] = {
+    lk.Job: frozenset({"participant"}),
+    lk.DataTrackInfo: frozenset({"frame_encoding", "schema"}),
+}
 
 
 def _proto_name(attr: str) -> str:
@@ -38,13 +48,15 @@ def _json_name(proto_name: str) -> str:
 
 
 class _Plan:
-    __slots__ = ("cls", "decoders", "encoders", "oneofs")
+    __slots__ = ("cls", "decoders", "encoders", "full_encoders", "oneofs")
 
     def __init__(self, cls: type[betterproto2.Message]) -> None:
         self.cls = cls
         # JSON key -> (attribute, decoder); attribute, proto name, encoder, has presence
         self.decoders: dict[str, tuple[str, Conv]] = {}
         self.encoders: list[tuple[str, str, Conv, bool]] = []
+        # attribute, proto name, encoder writing nested messages in full, write null when unset
+        self.full_encoders: list[tuple[str, str, Conv, bool]] = []
         self.oneofs: list[tuple[str, ...]] = []  # the attributes of each oneof group
 
     def fill(self) -> None:
@@ -57,18 +69,29 @@ class _Plan:
                 key, value = fm.map_meta[0].proto_type, fm.map_meta[1].proto_type
                 value_cls = types.get(f"{f.name}.value")
                 dec = map_decoder(map_key_decoder(key), value_decoder(value, value_cls, _message_decoder))
-                enc = map_encoder(map_key_encoder(key), value_encoder(value, value_cls, _message_encoder))
+                enc, full = (
+                    map_encoder(map_key_encoder(key), value_encoder(value, value_cls, message))
+                    for message in (_message_encoder, _full_message_encoder)
+                )
             else:
                 dec = value_decoder(fm.proto_type, types.get(f.name), _message_decoder)
-                enc = value_encoder(fm.proto_type, types.get(f.name), _message_encoder)
+                enc, full = (
+                    value_encoder(fm.proto_type, types.get(f.name), message)
+                    for message in (_message_encoder, _full_message_encoder)
+                )
                 if fm.repeated:
-                    dec, enc = repeated_decoder(dec), repeated_encoder(enc)
+                    dec, enc, full = repeated_decoder(dec), repeated_encoder(enc), repeated_encoder(full)
             name = _proto_name(f.name)
             self.decoders[name] = self.decoders[_json_name(name)] = (f.name, dec)
             # Fields with explicit presence (messages, optional, oneof members) go out whenever
             # set; the others only when they differ from their default.
             has_presence = bool(fm.optional or fm.group or fm.proto_type == "message")
             self.encoders.append((f.name, name, enc, has_presence))
+            # Written in full, as protojson's EmitUnpopulated does: an unset message is null,
+            # an unset oneof member or proto3 optional field is left out.
+            in_oneof = fm.group or f.name in PROTO3_OPTIONAL_MESSAGES.get(self.cls, ())
+            null_when_unset = fm.proto_type == "message" and not in_oneof
+            self.full_encoders.append((f.name, name, full, null_when_unset))
         groups = cast(Any, self.cls)._betterproto.oneof_field_by_group
         self.oneofs = [tuple(sorted(f.name for f in members)) for members in groups.values()]
 
@@ -104,6 +127,16 @@ class _Plan:
             out[key] = enc(value)
         return out
 
+    def encode_full(self, msg: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for attr, key, enc, null_when_unset in self.full_encoders:
+            value = getattr(msg, attr)
+            if value is not None:
+                out[key] = enc(value)
+            elif null_when_unset:
+                out[key] = None
+        return out
+
 
 _PLANS: dict[type[betterproto2.Message], _Plan] = {}
 _LOCK = threading.Lock()
@@ -136,6 +169,10 @@ def _message_encoder(msg: betterproto2.Message) -> dict[str, Any]:
     return _plan(type(msg)).encode(msg)
 
 
+def _full_message_encoder(msg: betterproto2.Message) -> dict[str, Any]:
+    return _plan(type(msg)).encode_full(msg)
+
+
 def decode(cls: type[M], data: bytes | str) -> M:
     """Parse proto3 JSON into ``cls``; raise DecodeError if it is not a valid encoding."""
     try:
@@ -145,6 +182,13 @@ def decode(cls: type[M], data: bytes | str) -> M:
     return cast(M, _plan(cls).decode(obj))
 
 
-def encode(msg: betterproto2.Message) -> bytes:
-    """``msg`` as proto3 JSON bytes: proto field names, defaults left out."""
+def encode(msg: betterproto2.Message, *, emit_unpopulated: bool = False) -> bytes:
+    """``msg`` as proto3 JSON bytes with proto field names, in declaration order.
+
+    Fields at their default are left out, as a Twirp client sends them; with
+    ``emit_unpopulated`` every field is written, as livekit-server answers (protojson's
+    ``EmitUnpopulated``): defaults as values, unset messages as ``null``.
+    """
+    if emit_unpopulated:
+        return orjson.dumps(_full_message_encoder(msg))
     return orjson.dumps(_message_encoder(msg))

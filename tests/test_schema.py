@@ -15,6 +15,8 @@ from google.protobuf.descriptor import Descriptor, EnumDescriptor, ServiceDescri
 from grpc_tools import protoc
 from livekit.protocol import agent_dispatch
 
+from dispatch_client._codec import PROTO3_OPTIONAL_MESSAGES
+
 PROTO_DIR = Path(__file__).parent.parent / "proto"
 SERVICE = "livekit.AgentDispatchService"
 # Declared only to scope an enum the closure uses; upstream they have fields we do not need.
@@ -146,3 +148,15 @@ def test_no_field_options(ours: descriptor_pb2.FileDescriptorSet) -> None:
     for name, m in messages.items():
         for f in m.field:
             assert not f.HasField("options"), f"{name}.{f.name}"
+
+
+def test_codec_knows_every_proto3_optional_message_field(ours: descriptor_pb2.FileDescriptorSet) -> None:
+    messages, _, _ = flatten(ours)
+    declared = {
+        (name.removeprefix("livekit."), f.name)
+        for name, m in messages.items()
+        for f in m.field
+        if f.proto3_optional and f.type == descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE
+    }
+    known = {(cls.__name__, attr) for cls, attrs in PROTO3_OPTIONAL_MESSAGES.items() for attr in attrs}
+    assert known == declared
