@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck check-generated pytest generate venv clean
+.PHONY: test lint typecheck check-generated pytest generate bench venv clean
 
 test: lint typecheck check-generated pytest
 
@@ -17,13 +17,14 @@ $(STAMP): requirements-dev.txt pyproject.toml
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check dispatch_client tests tools
-	$(BIN)/ruff format --check dispatch_client tests tools
+	$(BIN)/ruff check dispatch_client tests tools bench
+	$(BIN)/ruff format --check dispatch_client tests tools bench
 
 typecheck: $(STAMP)
 	# dispatch_client/_generated is generated/ seen through its installed name;
 	# the second run checks generated/ on its own.
 	$(BIN)/mypy dispatch_client tests tools
+	$(BIN)/mypy bench
 	$(BIN)/mypy generated
 
 check-generated: $(STAMP)
@@ -31,6 +32,10 @@ check-generated: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+# Not part of `make test`: prints the ratio table and rewrites bench/RESULTS.md.
+bench: $(STAMP)
+	$(BIN)/python bench/bench.py --write
 
 generate: $(STAMP)
 	$(BIN)/python tools/generate.py

@@ -21,6 +21,7 @@ import orjson
 
 from ._decoders import SKIP, Conv, DecodeError, map_decoder, map_key_decoder, repeated_decoder, value_decoder
 from ._encoders import map_encoder, map_key_encoder, repeated_encoder, value_encoder
+from ._fastpath import FieldInfo, compile_decoder
 from ._generated import livekit as lk
 
 __all__ = ["DecodeError", "decode", "encode"]
@@ -48,7 +49,7 @@ def _json_name(proto_name: str) -> str:
 
 
 class _Plan:
-    __slots__ = ("cls", "decoders", "encoders", "full_encoders", "oneofs")
+    __slots__ = ("cls", "decoders", "encoders", "fast", "fields", "full_encoders", "oneofs", "strict_fast")
 
     def __init__(self, cls: type[betterproto2.Message]) -> None:
         self.cls = cls
@@ -58,9 +59,14 @@ class _Plan:
         # attribute, proto name, encoder writing nested messages in full, write null when unset
         self.full_encoders: list[tuple[str, str, Conv, bool]] = []
         self.oneofs: list[tuple[str, ...]] = []  # the attributes of each oneof group
+        self.fields: list[FieldInfo] = []  # what the compiled decoders need to know of each field
+        # Compiled decoders for the form servers write (see _fastpath); set by fill().
+        self.fast: Conv = self.decode
+        self.strict_fast: Conv = self.decode
 
     def fill(self) -> None:
         types: dict[str, Any] = cast(Any, self.cls)._betterproto.cls_by_field
+        defaults = self.cls()
         for f in dataclasses.fields(self.cls):  # type: ignore[arg-type]
             fm: betterproto2.FieldMetadata = f.metadata["betterproto"]
             if fm.proto_type == "map":
@@ -83,6 +89,11 @@ class _Plan:
                     dec, enc, full = repeated_decoder(dec), repeated_encoder(enc), repeated_encoder(full)
             name = _proto_name(f.name)
             self.decoders[name] = self.decoders[_json_name(name)] = (f.name, dec)
+            py_type = types.get(f.name) if fm.proto_type in ("message", "enum") else None
+            kind = "map" if fm.proto_type == "map" else fm.proto_type
+            self.fields.append(
+                FieldInfo(f.name, name, kind, bool(fm.repeated), py_type, getattr(defaults, f.name), dec)
+            )
             # Fields with explicit presence (messages, optional, oneof members) go out whenever
             # set; the others only when they differ from their default.
             has_presence = bool(fm.optional or fm.group or fm.proto_type == "message")
@@ -94,6 +105,12 @@ class _Plan:
             self.full_encoders.append((f.name, name, full, null_when_unset))
         groups = cast(Any, self.cls)._betterproto.oneof_field_by_group
         self.oneofs = [tuple(sorted(f.name for f in members)) for members in groups.values()]
+        self.fast, self.strict_fast = self.compile_fast(self.decode)
+
+    def compile_fast(self, fallback: Conv) -> tuple[Conv, Conv]:
+        """(decoder, strict decoder) for the form servers write; see ``_fastpath``."""
+        alternate = frozenset(self.decoders).difference(f.key for f in self.fields)
+        return compile_decoder(self.cls, self.fields, self.oneofs, alternate, fallback)
 
     def decode(self, obj: Any) -> Any:
         if type(obj) is not dict:
@@ -142,7 +159,7 @@ _PLANS: dict[type[betterproto2.Message], _Plan] = {}
 _LOCK = threading.Lock()
 
 
-def _plan(cls: type[betterproto2.Message]) -> _Plan:
+def plan_of(cls: type[betterproto2.Message]) -> _Plan:
     plan = _PLANS.get(cls)
     if plan is not None:
         return plan
@@ -160,17 +177,17 @@ def _plan(cls: type[betterproto2.Message]) -> _Plan:
 def _message_decoder(cls: type[betterproto2.Message]) -> Conv:
     # Resolved on first use: nested plans are built lazily, which also allows recursion.
     def dec(value: Any) -> Any:
-        return _plan(cls).decode(value)
+        return plan_of(cls).decode(value)
 
     return dec
 
 
 def _message_encoder(msg: betterproto2.Message) -> dict[str, Any]:
-    return _plan(type(msg)).encode(msg)
+    return plan_of(type(msg)).encode(msg)
 
 
 def _full_message_encoder(msg: betterproto2.Message) -> dict[str, Any]:
-    return _plan(type(msg)).encode_full(msg)
+    return plan_of(type(msg)).encode_full(msg)
 
 
 def decode(cls: type[M], data: bytes | str) -> M:
@@ -179,7 +196,7 @@ def decode(cls: type[M], data: bytes | str) -> M:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError as e:
         raise DecodeError(f"not valid JSON: {e}") from None
-    return cast(M, _plan(cls).decode(obj))
+    return cast(M, plan_of(cls).fast(obj))
 
 
 def encode(msg: betterproto2.Message, *, emit_unpopulated: bool = False) -> bytes:

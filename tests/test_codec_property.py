@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from livekit.protocol import agent_dispatch as pb
 
 from dispatch_client import AgentDispatch, ListAgentDispatchResponse
-from dispatch_client._codec import decode, encode
+from dispatch_client._codec import decode, encode, plan_of
 
 F = FieldDescriptor
 INT_RANGES = {
@@ -91,8 +92,14 @@ def test_reads_what_json_format_writes(msg: Any) -> None:
         {"preserving_proto_field_name": False},
         {"use_integers_for_enums": True},
     ):
-        ours = decode(ListAgentDispatchResponse, as_json(msg, **options))
+        data = as_json(msg, **options)
+        ours = decode(ListAgentDispatchResponse, data)
         assert pb.ListAgentDispatchResponse.FromString(bytes(ours)) == msg, options
+        # The compiled decoder and the general one agree on every form.
+        assert ours == plan_of(ListAgentDispatchResponse).decode(orjson.loads(data)), options
+    # And on everything written as livekit-server writes it.
+    ours = ListAgentDispatchResponse.FromString(msg.SerializeToString())
+    assert decode(ListAgentDispatchResponse, encode(ours, emit_unpopulated=True)) == ours
 
 
 @SETTINGS

@@ -1,0 +1,141 @@
+"""Decode, encode and memory measures, each contender timed in alternating rounds."""
+
+from __future__ import annotations
+
+import cProfile
+import gc
+import pstats
+import statistics
+import tracemalloc
+from collections.abc import Callable
+from time import perf_counter
+
+from google.protobuf import json_format
+from livekit.protocol import agent_dispatch as pb
+from payloads import list_response, our_create_request, their_create_request
+from results import Row
+
+from dispatch_client import ListAgentDispatchResponse
+from dispatch_client._codec import decode, encode
+
+
+def _batch_size(fn: Callable[[], object], budget: float) -> int:
+    n = 1
+    while True:
+        start = perf_counter()
+        for _ in range(n):
+            fn()
+        if perf_counter() - start >= budget or n >= 1 << 20:
+            return n
+        n *= 2
+
+
+def seconds_per_op(
+    contenders: dict[str, Callable[[], object]], rounds: int, budget: float = 0.1
+) -> dict[str, float]:
+    """Median seconds per call of each contender, the order flipped each round."""
+    names = list(contenders)
+    sizes = {name: _batch_size(contenders[name], budget) for name in names}
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else reversed(names):
+            fn, n = contenders[name], sizes[name]
+            start = perf_counter()
+            for _ in range(n):
+                fn()
+            times[name].append((perf_counter() - start) / n)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _decoders(binary: bytes, data: bytes) -> dict[str, Callable[[], object]]:
+    theirs = pb.ListAgentDispatchResponse
+    assert theirs.FromString(bytes(decode(ListAgentDispatchResponse, data))) == theirs.FromString(binary)
+    return {
+        "ours": lambda: decode(ListAgentDispatchResponse, data),
+        "json_format": lambda: json_format.Parse(data, theirs()),
+        "binary": lambda: theirs.FromString(binary),
+    }
+
+
+def decode_rows(rounds: int) -> list[Row]:
+    rows = []
+    for n, target in ((1, ""), (100, ">= 10")):
+        binary, data = list_response(n)
+        t = seconds_per_op(_decoders(binary, data), rounds)
+        label = f"decode: list of {n} (JSON {len(data) / 1024:,.0f} KiB) (µs)"
+        us = {k: v * 1e6 for k, v in t.items()}
+        speedup = t["json_format"] / t["ours"]
+        rows.append(Row(label, us["ours"], "json_format.Parse", us["json_format"], speedup, target))
+        rows.append(
+            Row(
+                "  ... against binary protobuf (upb)",
+                us["ours"],
+                "FromString",
+                us["binary"],
+                t["binary"] / t["ours"],
+                "",
+            )
+        )
+    return rows
+
+
+def encode_rows(rounds: int) -> list[Row]:
+    ours, theirs = our_create_request(), their_create_request()
+    t = seconds_per_op(
+        {
+            "ours": lambda: encode(ours),
+            "json_format": lambda: json_format.MessageToJson(
+                theirs, preserving_proto_field_name=True
+            ).encode(),
+            "betterproto2": lambda: ours.to_json().encode(),
+        },
+        rounds,
+    )
+    us = {k: v * 1e6 for k, v in t.items()}
+    label = "encode: CreateAgentDispatchRequest (µs)"
+    return [
+        Row(label, us["ours"], "json_format", us["json_format"], t["json_format"] / t["ours"], "> 1"),
+        Row(
+            "  ... against betterproto2's to_json",
+            us["ours"],
+            "to_json",
+            us["betterproto2"],
+            t["betterproto2"] / t["ours"],
+            "",
+        ),
+    ]
+
+
+def _peak_mib(fn: Callable[[], object]) -> float:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        result = fn()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    del result
+    return peak / 2**20
+
+
+def memory_rows() -> list[Row]:
+    binary, data = list_response(1000)
+    ours = _peak_mib(lambda: decode(ListAgentDispatchResponse, data))
+    theirs = _peak_mib(lambda: json_format.Parse(data, pb.ListAgentDispatchResponse()))
+    upb = _peak_mib(lambda: pb.ListAgentDispatchResponse.FromString(binary))
+    label = f"peak memory: decode 1,000 dispatches (JSON {len(data) / 2**20:.1f} MiB) (MiB)"
+    return [
+        Row(label, ours, "json_format.Parse", theirs, theirs / ours, ""),
+        Row("  ... against binary protobuf (upb)", ours, "FromString", upb, upb / ours, ""),
+    ]
+
+
+def profile_hot_paths() -> None:
+    _, data = list_response(100)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(20):
+        decode(ListAgentDispatchResponse, data)
+    profiler.disable()
+    print("\ncProfile: 20 decodes of the 100-dispatch list")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(15)

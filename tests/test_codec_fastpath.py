@@ -1,0 +1,150 @@
+"""The compiled decoders: taken for what servers write, and equal to the general decoder always.
+
+``decode`` runs every message through a decoder compiled per class (dispatch_client/_fastpath),
+which hands whatever is not in the simple form to the general decoder. These tests check
+both halves of that promise: server output never falls back, and every other form gives
+exactly the result, or exactly the error, that the general decoder gives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from conftest import FIXTURES
+
+from dispatch_client import AgentDispatch, JobState, JobStatus, ListAgentDispatchResponse, Room
+from dispatch_client._codec import DecodeError, decode, encode, plan_of
+from dispatch_client._generated import livekit as lk
+
+
+def general(cls: type[Any], data: bytes) -> Any:
+    return plan_of(cls).decode(orjson.loads(data))
+
+
+def fast_without_fallback(cls: type[Any], data: bytes) -> Any:
+    fallbacks: list[Any] = []
+
+    def record(obj: Any) -> Any:
+        fallbacks.append(obj)
+        return plan_of(cls).decode(obj)
+
+    decoder, _ = plan_of(cls).compile_fast(record)
+    result = decoder(orjson.loads(data))
+    assert fallbacks == [], "the compiled decoder fell back to the general one"
+    return result
+
+
+def full_dispatch() -> AgentDispatch:
+    return decode(AgentDispatch, (FIXTURES / "agent_dispatch_with_jobs.json").read_bytes())
+
+
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [
+        ("agent_dispatch_new", AgentDispatch),
+        ("agent_dispatch_with_jobs", AgentDispatch),
+        ("list_response_3", ListAgentDispatchResponse),
+        ("list_response_empty", ListAgentDispatchResponse),
+    ],
+)
+def test_go_server_output_never_falls_back(name: str, cls: type[Any]) -> None:
+    data = (FIXTURES / f"{name}.json").read_bytes()
+    assert fast_without_fallback(cls, data) == general(cls, data)
+
+
+def test_output_in_our_own_schema_shape_never_falls_back() -> None:
+    # Every field present, in declaration order: the single-unpacking path of each class.
+    msg = ListAgentDispatchResponse(agent_dispatches=[full_dispatch(), full_dispatch()])
+    data = encode(msg, emit_unpopulated=True)
+    assert fast_without_fallback(ListAgentDispatchResponse, data) == msg
+    # Defaults left out, as a client writes them.
+    assert fast_without_fallback(ListAgentDispatchResponse, encode(msg)) == msg
+
+
+def test_objects_are_complete_messages() -> None:
+    d = decode(AgentDispatch, (FIXTURES / "agent_dispatch_new.json").read_bytes())
+    built = AgentDispatch(**{f: getattr(d, f) for f in AgentDispatch.__dataclass_fields__})
+    assert vars(d) == vars(built)  # every attribute, _unknown_fields included
+    assert AgentDispatch.parse(bytes(d)) == d
+    assert repr(d) == repr(built)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"status": "JS_RUNNING", "startedAt": "5"}',  # camelCase
+        b'{"started_at": 5}',  # int64 as a number
+        b'{"started_at": "-5"}',  # negative
+        b'{"started_at": "9000000000000000000"}',  # 19 digits, still in range
+        b'{"started_at": "9223372036854775807"}',  # the maximum
+        b'{"started_at": "1e3"}',  # exponent form
+        b'{"status": 2}',  # enum as a number
+        b'{"status": 99}',  # a number with no name
+        b'{"status": "JS_FROM_THE_FUTURE"}',  # an unknown name
+        b'{"status": null, "error": null, "started_at": null}',
+        b'{"future_field": {"x": [1, 2]}, "error": "e"}',  # unknown key
+        b"{}",
+    ],
+)
+def test_other_forms_read_as_the_general_decoder_reads_them(body: bytes) -> None:
+    assert decode(JobState, body) == general(JobState, body)
+
+
+@pytest.mark.parametrize(
+    ("cls", "body"),
+    [
+        (JobState, b'{"started_at": "007"}'),
+        (JobState, b'{"started_at": "9223372036854775808"}'),
+        (JobState, b'{"started_at": "\xd9\xa3"}'),  # an Arabic-Indic digit: isdigit() says yes
+        (JobState, b'{"started_at": " 5"}'),
+        (JobState, b'{"error": 5}'),
+        (JobState, b'{"status": true}'),
+        (JobState, b'{"error": "a", "error_": 1, "started_at": "x"}'),
+        (Room, b'{"version": []}'),
+        (Room, b'{"enabled_codecs": [null]}'),
+        (Room, b'{"enabled_codecs": [{"mime": 1}]}'),
+        (Room, b'{"max_participants": 4294967296}'),
+        (Room, b'{"max_participants": -1}'),
+        (AgentDispatch, b'{"state": {"jobs": [{"state": {"status": "JS_RUNNING", "updated_at": "x"}}]}}'),
+        (AgentDispatch, b'{"agent_name": "a", "agentName": "b"}'),
+        (AgentDispatch, b"[]"),
+        (lk.DataTrackInfo, b'{"schema": {}, "frame_encoding": {}, "sid": 1}'),
+        (lk.DataTrackFrameEncoding, b'{"well_known": "WELL_KNOWN_FRAME_ENCODING_CDR", "custom": "x"}'),
+    ],
+)
+def test_errors_are_the_general_decoders_errors(cls: type[Any], body: bytes) -> None:
+    with pytest.raises(DecodeError) as expected:
+        general(cls, body)
+    with pytest.raises(DecodeError) as got:
+        decode(cls, body)
+    assert str(got.value) == str(expected.value)
+
+
+def test_oneof_members_on_the_fast_path() -> None:
+    one = fast_without_fallback(lk.DataTrackFrameEncoding, b'{"custom": "x"}')
+    assert (one.custom, one.well_known) == ("x", None)
+    # A null member is not set, so the other may be.
+    both = fast_without_fallback(lk.DataTrackFrameEncoding, b'{"well_known": null, "custom": "x"}')
+    assert (both.custom, both.well_known) == ("x", None)
+    # So is a member whose enum name this schema does not know.
+    future = b'{"well_known": "WELL_KNOWN_FRAME_ENCODING_FUTURE", "custom": "x"}'
+    assert fast_without_fallback(lk.DataTrackFrameEncoding, future) == general(
+        lk.DataTrackFrameEncoding, future
+    )
+
+
+def test_unknown_enum_name_reads_as_default_on_the_fast_path() -> None:
+    body = b'{"status": "JS_FROM_THE_FUTURE", "error": "e"}'
+    state = fast_without_fallback(JobState, body)
+    assert state.status is JobStatus.JS_PENDING
+    assert state.error == "e"
+
+
+def test_fresh_containers_per_message() -> None:
+    # Defaults that are lists or dicts must never be shared between decoded messages.
+    a, b = decode(AgentDispatch, b"{}"), decode(AgentDispatch, b"{}")
+    a.attributes["k"] = "v"
+    assert b.attributes == {}
+    assert a.state is None
