@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import betterproto2
+import orjson
 
 from ._decoders import INT_RANGES, SKIP, Conv, DecodeError
 
@@ -51,7 +52,8 @@ def _fast_case(f: FieldInfo, ns: dict[str, Any], n: int) -> tuple[str, str] | No
     if f.proto_type == "map" or f.repeated:
         if f.proto_type == "message" and f.repeated:
             ns[f"D{n}"] = _nested(f.py_type, ns, f"D{n}")
-            return "type(v) is list", f"[D{n}(x) for x in v]"
+            # An empty list is kept as orjson made it: a fresh list, never shared.
+            return "type(v) is list", f"[D{n}(x) for x in v] if v else v"
         return ("type(v) is list" if f.repeated else "type(v) is dict") + " and not v", "v"
     if f.proto_type == "string":
         return "type(v) is str", "v"
@@ -70,13 +72,13 @@ def _fast_case(f: FieldInfo, ns: dict[str, Any], n: int) -> tuple[str, str] | No
         lo, hi = INT_RANGES[f.proto_type]
         if hi < 2**53:
             return f"type(v) is int and {lo} <= v <= {hi}", "v"
-        # The int64 family is written as strings. A string of digits is in range when it has
-        # fewer digits than the maximum, or as many and sorts no higher; a leading zero
-        # ("007") is not canonical, so the general decoder judges it.
+        # The int64 family is written as strings. Digits without a leading zero are in range
+        # when there are fewer of them than in the maximum, or as many and they sort no
+        # higher. Anything else ("007", "-5", "1e3") goes to the general decoder.
         top = str(hi)
         return (
-            f"type(v) is str and v.isdigit() and v.isascii() and len(v) <= {len(top)}"
-            f" and (v[0] != '0' or len(v) == 1) and (len(v) < {len(top)} or v <= {top!r})",
+            "type(v) is str and v.isdigit() and v.isascii() and (v[0] != '0' or v == '0')"
+            f" and ((k := len(v)) < {len(top)} or k == {len(top)} and v <= {top!r})",
             "int(v)",
         )
     return None  # float, bytes: always the general decoder
@@ -106,6 +108,8 @@ def _field_source(f: FieldInfo, ns: dict[str, Any], n: int) -> str:
     if case is None:
         return f"    m.{f.attr} = G{n}(v{n})"
     cond, value = (re.sub(r"\bv\b", f"v{n}", part) for part in case)
+    if f.proto_type == "message" and not f.repeated:
+        return f"    m.{f.attr} = {value} if {cond} else None if v{n} is None else G{n}(v{n})"
     return f"    m.{f.attr} = {value} if {cond} else G{n}(v{n})"
 
 
@@ -139,7 +143,9 @@ def compile_decoder(
         "cls": cls,
         "new": object.__new__,
         "Fallback": _Fallback,
-        "KEYS": tuple(f.key for f in fields),
+        # The keys as orjson hands them out: it caches key strings, so the comparison with
+        # a parsed object's keys is mostly by identity, not character by character.
+        "KEYS": tuple(orjson.loads(orjson.dumps(dict.fromkeys(f.key for f in fields)))),
         "KNOWN": frozenset(f.key for f in fields),
         "ALTERNATE": alternate_keys,
     }

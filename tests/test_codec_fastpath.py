@@ -8,6 +8,7 @@ exactly the result, or exactly the error, that the general decoder gives.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import orjson
@@ -15,7 +16,7 @@ import pytest
 from conftest import FIXTURES
 
 from dispatch_client import AgentDispatch, JobState, JobStatus, ListAgentDispatchResponse, Room
-from dispatch_client._codec import DecodeError, decode, encode, plan_of
+from dispatch_client._codec import GC_PAUSE_BYTES, DecodeError, decode, encode, plan_of
 from dispatch_client._generated import livekit as lk
 
 
@@ -148,3 +149,33 @@ def test_fresh_containers_per_message() -> None:
     a.attributes["k"] = "v"
     assert b.attributes == {}
     assert a.state is None
+
+
+def test_garbage_collector_is_paused_for_large_bodies_only_and_resumed() -> None:
+    big = encode(ListAgentDispatchResponse(agent_dispatches=[full_dispatch()] * 20))
+    assert len(big) >= GC_PAUSE_BYTES
+
+    def collections() -> int:
+        return int(gc.get_stats()[0]["collections"])
+
+    assert gc.isenabled()
+    # The same work without the pause does run the collector...
+    before = collections()
+    general(ListAgentDispatchResponse, big)
+    assert collections() > before
+    # ...while decode() does not, and leaves it running.
+    before = collections()
+    assert len(decode(ListAgentDispatchResponse, big).agent_dispatches) == 20
+    assert collections() == before
+    assert gc.isenabled()
+    # A failure resumes it too.
+    with pytest.raises(DecodeError):
+        decode(ListAgentDispatchResponse, big[:-1])
+    assert gc.isenabled()
+    # A collector the caller turned off stays off.
+    gc.disable()
+    try:
+        decode(ListAgentDispatchResponse, big)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
