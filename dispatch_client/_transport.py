@@ -143,9 +143,9 @@ class Transport:
                     try:
                         return _codec.decode(response_type, reply.body)
                     except _codec.DecodeError as e:
-                        invalid = _not_a(response_type, method, reply.body, e)
+                        invalid = _not_a(response_type, method, _cut(reply.body, token), e)
                     raise _redacted(invalid, token)
-                err = error_from_response(reply.status, reply.body, reply.location)
+                err = error_from_response(reply.status, _cut(reply.body, token), reply.location)
                 wait = retry_after(reply.retry_after, self._clock())
             now = loop.time()
             outcome = f"HTTP {err.status} {err.code}" if err.status is not None else f"no answer ({err.code})"
@@ -214,6 +214,11 @@ def _not_a(response_type: type[M], method: str, data: bytes, cause: Exception) -
     )
     err.__cause__ = cause
     return err
+
+
+def _cut(body: bytes, token: str) -> bytes:
+    """``body`` with the token taken out, before any of it is quoted (or cut short) in an error."""
+    return body.replace(token.encode(), _REDACTED.encode())
 
 
 def _redacted(err: TwirpError, token: str) -> TwirpError:
