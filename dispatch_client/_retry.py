@@ -63,17 +63,19 @@ def should_retry(err: TwirpError, read_only: bool) -> bool:
     on it acts once however many attempts reach it. Retried, for every method: a connection
     that failed before any response came (refused, reset, closed unanswered), and answers
     ``unavailable`` (502, 503, 504) and ``resource_exhausted`` (429). A call that only reads
-    is also retried when the answer is lost midway. Never retried: the call's timeout, TLS
-    and certificate failures, and every other answer (``internal``, other 4xx, ...).
+    is also retried when the answer is lost midway or cannot be parsed as HTTP. Never
+    retried: the call's timeout, TLS and certificate failures, and every other answer
+    (``internal``, other 4xx, ...).
     """
     if err.code is TwirpErrorCode.DEADLINE_EXCEEDED:
         return False
     cause = err.__cause__
     if isinstance(cause, aiohttp.ClientSSLError):
         return False  # a certificate or TLS setup problem does not go away on retry
-    if isinstance(cause, (aiohttp.ClientError, OSError)):
-        # status is set when the status line arrived and the body was lost.
-        return err.status is None or read_only
+    if isinstance(cause, (aiohttp.ClientConnectionError, OSError)) and err.status is None:
+        return True  # refused, reset or closed before any answer came
+    if isinstance(cause, aiohttp.ClientError):
+        return read_only  # an answer lost midway, or one that is not HTTP
     return err.code in (TwirpErrorCode.UNAVAILABLE, TwirpErrorCode.RESOURCE_EXHAUSTED)
 
 
