@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["require_positive_int", "require_seconds", "require_text"]
+__all__ = ["require_positive_int", "require_request_id", "require_seconds", "require_text"]
 
 
 def require_text(name: str, value: object) -> str:
@@ -29,3 +29,12 @@ def require_positive_int(name: str, value: object) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def require_request_id(value: object) -> str:
+    """A request id fit for an HTTP header: 1 to 256 visible ASCII characters."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"request_id must be a non-empty string, got {value!r}")
+    if len(value) > 256 or not all("!" <= c <= "~" for c in value):
+        raise ValueError(f"request_id must be at most 256 visible ASCII characters, got {value!r}")
+    return value

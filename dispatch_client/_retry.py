@@ -3,63 +3,100 @@
 from __future__ import annotations
 
 import dataclasses
+import email.utils
 import math
 
 import aiohttp
 
+from ._checks import require_positive_int
 from .errors import TwirpError, TwirpErrorCode
 
-__all__ = ["RetryPolicy", "should_retry"]
+__all__ = ["RetryPolicy", "retry_after", "should_retry"]
+
+# 2.0 ** 1024 overflows; past this exponent every wait is max_backoff anyway.
+_MAX_EXPONENT = 1000
+
+
+def _require_delay(name: str, value: object) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not (ok and value >= 0):  # type: ignore[operator]
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
 class RetryPolicy:
-    """Retries for calls that failed before the server acted on them.
+    """How often and how patiently a failed call is tried again.
 
-    ``attempts`` counts the first try (``RetryPolicy(attempts=1)`` never retries). The wait
-    before retry ``n`` is ``initial_backoff * 2 ** (n - 1)``, capped at ``max_backoff``, then
-    spread by ``± jitter`` (a fraction) so that many clients do not retry in step. All
-    attempts share the call's one deadline: a retry is made only if, after its wait, at
-    least as much time is left as the failed attempt took (and a tenth of the call's
-    timeout); otherwise the failure that is known is raised rather than traded for a
-    likely ``deadline_exceeded``.
+    ``attempts`` counts the first try (:meth:`none` never retries). Before retry ``n`` the
+    call waits a random time between 0 and ``min(max_backoff, initial_backoff * 2 ** (n - 1))``
+    ("full jitter", so that many clients failing together do not come back together), or
+    what the server asked for in ``Retry-After``. All attempts share the call's one deadline:
+    a retry is made only if, after its wait, at least as much time is left as the failed
+    attempt took (and a tenth of the call's timeout); otherwise the failure that is known is
+    raised rather than traded for a likely ``deadline_exceeded``.
     """
 
     attempts: int = 3
     initial_backoff: float = 0.1
     max_backoff: float = 2.0
-    jitter: float = 0.2
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.attempts, int) and self.attempts >= 1):
-            raise ValueError(f"attempts must be an int >= 1, got {self.attempts!r}")
-        for name in ("initial_backoff", "max_backoff"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not 0 <= self.jitter <= 1:
-            raise ValueError(f"jitter must be within [0, 1], got {self.jitter!r}")
+        require_positive_int("attempts", self.attempts)
+        _require_delay("initial_backoff", self.initial_backoff)
+        _require_delay("max_backoff", self.max_backoff)
+
+    @classmethod
+    def none(cls) -> RetryPolicy:
+        """One attempt per call: failures are raised as they come."""
+        return cls(attempts=1)
 
     def backoff(self, retry: int, rand: float) -> float:
         """Seconds to wait before retry number ``retry`` (1-based); ``rand`` is uniform in [0, 1)."""
-        base = min(self.max_backoff, self.initial_backoff * 2.0 ** (retry - 1))
-        return base * (1 + self.jitter * (2 * rand - 1))
+        ceiling = self.initial_backoff * 2.0 ** min(retry - 1, _MAX_EXPONENT)
+        return rand * min(self.max_backoff, ceiling)
 
 
 def should_retry(err: TwirpError, read_only: bool) -> bool:
-    """True when trying again cannot make the server act twice, or when the call only reads.
+    """True when trying the call again is safe and may help.
 
-    Retried: a connection that could not be opened at all, and a 503 (the server, or a
-    proxy with no server behind it, did not take the call). For a read-only call also: a
-    connection or answer lost midway, and a 502 or 504 from a proxy. Never retried:
-    timeouts (the deadline is spent) and every answer in which a server decided something
-    (not_found, invalid_argument, unauthenticated, ...).
+    Every call carries one request id over all its attempts, so a server that deduplicates
+    on it acts once however many attempts reach it. Retried, for every method: a connection
+    that failed before any response came (refused, reset, closed unanswered), and answers
+    ``unavailable`` (502, 503, 504) and ``resource_exhausted`` (429). A call that only reads
+    is also retried when the answer is lost midway or cannot be parsed as HTTP. Never
+    retried: the call's timeout, TLS and certificate failures, and every other answer
+    (``internal``, other 4xx, ...).
     """
-    if err.code is not TwirpErrorCode.UNAVAILABLE:
+    if err.code is TwirpErrorCode.DEADLINE_EXCEEDED:
         return False
     cause = err.__cause__
     if isinstance(cause, aiohttp.ClientSSLError):
         return False  # a certificate or TLS setup problem does not go away on retry
-    if isinstance(cause, (aiohttp.ClientError, OSError)):
-        return read_only or isinstance(cause, aiohttp.ClientConnectorError)
-    return err.status == 503 or (read_only and err.status in (502, 504))
+    if isinstance(cause, (aiohttp.ClientConnectionError, OSError)) and err.status is None:
+        return True  # refused, reset or closed before any answer came
+    if isinstance(cause, aiohttp.ClientError):
+        return read_only  # an answer lost midway, or one that is not HTTP
+    return err.code in (TwirpErrorCode.UNAVAILABLE, TwirpErrorCode.RESOURCE_EXHAUSTED)
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait (delta-seconds or an HTTP date), else None.
+
+    ``now`` is the wall clock in Unix seconds, for dates. A value that is neither form is
+    ignored, and a date in the past means "now".
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value) if len(value) <= 12 else None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        return None  # RFC 9110 dates are GMT; one without a zone is not one
+    try:
+        return max(0.0, when.timestamp() - now)
+    except (OverflowError, OSError, ValueError):
+        return None

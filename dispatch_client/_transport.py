@@ -1,4 +1,4 @@
-"""One Twirp JSON call over aiohttp: URL, headers, deadline, body cap, error mapping."""
+"""One Twirp JSON call over aiohttp: URL, headers, one deadline over its attempts, retries, logging."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import math
 import platform
 import random
+import time
 import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable
@@ -18,14 +19,16 @@ from yarl import URL
 
 from . import _codec
 from ._auth import TokenSigner
-from ._checks import require_positive_int, require_seconds
-from ._retry import RetryPolicy, should_retry
+from ._checks import require_positive_int, require_request_id, require_seconds
+from ._http import Reply, post
+from ._retry import RetryPolicy, retry_after, should_retry
 from ._version import __version__
 from .errors import TwirpError, TwirpErrorCode, error_from_response
 
 __all__ = ["Transport", "base_url"]
 
 M = TypeVar("M", bound=betterproto2.Message)
+_REDACTED = "[redacted]"
 logger = logging.getLogger("dispatch_client")
 
 SERVICE = "livekit.AgentDispatchService"
@@ -57,7 +60,11 @@ def base_url(url: str) -> str:
 
 
 class Transport:
-    """Sends requests for one service on one aiohttp session; the session stays the caller's."""
+    """Sends requests for one service on one aiohttp session; the session stays the caller's.
+
+    ``sleep`` waits between attempts, ``rand`` (uniform in [0, 1)) spreads the waits and
+    ``clock`` (Unix seconds) reads ``Retry-After`` dates; all three are injectable.
+    """
 
     def __init__(
         self,
@@ -70,6 +77,7 @@ class Transport:
         retry: RetryPolicy,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not isinstance(session, aiohttp.ClientSession):
             raise ValueError(f"session must be an aiohttp.ClientSession, got {type(session).__name__}")
@@ -83,6 +91,7 @@ class Transport:
         self._retry = retry
         self._sleep = sleep
         self._rand = rand
+        self._clock = clock
         self._urls = {m: URL(f"{self._base}/twirp/{SERVICE}/{m}") for m in METHODS}
         self._headers = {
             "Content-Type": "application/json",
@@ -101,115 +110,133 @@ class Transport:
         request: betterproto2.Message,
         response_type: type[M],
         timeout: float | None = None,
+        request_id: str | None = None,
     ) -> M:
         """POST ``request`` to ``method`` with a token for ``room``; raise TwirpError on failure.
 
         Failures that the retry policy allows are tried again, inside one deadline of
-        ``timeout`` seconds. Every attempt carries the same ``X-Livekit-Request-Id``.
+        ``timeout`` seconds. Every attempt carries the same ``X-Livekit-Request-Id``: the
+        caller's ``request_id``, or a fresh one per call.
         """
         timeout = self._timeout if timeout is None else require_seconds("timeout", timeout)
+        request_id = new_request_id() if request_id is None else require_request_id(request_id)
         try:
             body = _codec.encode(request)
         except (TypeError, ValueError) as e:  # orjson's JSONEncodeError is a TypeError
             raise ValueError(f"cannot encode {type(request).__name__} as JSON: {e}") from e
-        headers = dict(self._headers)
-        headers["Authorization"] = "Bearer " + self._signer.token(room)
-        headers["X-Livekit-Request-Id"] = "REQ_" + uuid.uuid4().hex
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         read_only = method in READ_ONLY
         attempt = 1
         while True:
             started = loop.time()
+            # From the cache while it has half its life left, so no attempt sends an expired one.
+            token = self._signer.token(room)
+            wait: float | None = None
             try:
-                data = await self._attempt(method, body, headers, deadline - started, timeout)
-            except TwirpError as err:
-                if attempt >= self._retry.attempts or not should_retry(err, read_only):
-                    raise
-                delay = self._retry.backoff(attempt, self._rand())
-                now = loop.time()
-                # A retry that would get less time than the failed attempt took, or under a
-                # tenth of the timeout, would most likely end as deadline_exceeded and hide
-                # the failure we know of.
-                if deadline - (now + delay) < max(now - started, timeout / 10):
-                    raise
-                logger.info(
-                    "%s failed (%s); attempt %d of %d in %.2f s",
-                    method,
-                    err,
-                    attempt + 1,
-                    self._retry.attempts,
-                    delay,
-                )
-                await self._sleep(delay)
-                attempt += 1
-                continue
-            try:
-                return _codec.decode(response_type, data)
-            except _codec.DecodeError as e:
-                raise TwirpError(
-                    TwirpErrorCode.INTERNAL,
-                    f"{method}: the response is not a valid {response_type.__name__}: {e}",
-                    meta={"body": data[:4096].decode("utf-8", errors="replace")},
-                    status=200,
-                ) from e
+                reply = await self._attempt(method, body, token, request_id, deadline - started, timeout)
+            except TwirpError as e:
+                err = e
+            else:
+                if reply.status == 200:
+                    self._log_attempt(method, attempt, "HTTP 200", loop.time() - started, request_id)
+                    try:
+                        return _codec.decode(response_type, reply.body)
+                    except _codec.DecodeError as e:
+                        invalid = _not_a(response_type, method, _cut(reply.body, token), e)
+                    raise _redacted(invalid, token)
+                err = error_from_response(reply.status, _cut(reply.body, token), reply.location)
+                wait = retry_after(reply.retry_after, self._clock())
+            now = loop.time()
+            outcome = f"HTTP {err.status} {err.code}" if err.status is not None else f"no answer ({err.code})"
+            self._log_attempt(method, attempt, outcome, now - started, request_id)
+            if attempt >= self._retry.attempts or not should_retry(err, read_only):
+                raise _redacted(err, token)
+            delay = self._retry.backoff(attempt, self._rand()) if wait is None else wait
+            # A retry that would get less time than the failed attempt took, or under a
+            # tenth of the timeout, would most likely end as deadline_exceeded and hide
+            # the failure we know of; a Retry-After past the deadline is not waited for.
+            if deadline - (now + delay) < max(now - started, timeout / 10):
+                raise _redacted(err, token)
+            logger.info(
+                "%s failed (%s); attempt %d of %d in %.2f s",
+                method,
+                _redacted(err, token),
+                attempt + 1,
+                self._retry.attempts,
+                delay,
+            )
+            await self._sleep(delay)
+            attempt += 1
 
     async def _attempt(
-        self, method: str, body: bytes, headers: dict[str, str], remaining: float, timeout: float
-    ) -> bytes:
-        """One POST with ``remaining`` seconds of the call's ``timeout`` left; the 200 body."""
+        self, method: str, body: bytes, token: str, request_id: str, remaining: float, timeout: float
+    ) -> Reply:
+        """One POST with ``remaining`` seconds of the call's ``timeout`` left."""
         if self._session.closed:
             raise TwirpError(TwirpErrorCode.FAILED_PRECONDITION, "the aiohttp ClientSession is closed")
         if remaining <= 0:
             raise TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, f"{method}: the {timeout:g} s deadline passed")
+        headers = dict(self._headers)
+        headers["Authorization"] = "Bearer " + token
+        headers["X-Livekit-Request-Id"] = request_id
         # Lets the server bound its own work to what the caller will still wait for.
         headers["X-Twirp-Timeout-Ms"] = str(max(1, math.ceil(remaining * 1000)))
-        status: int | None = None
-        try:
-            async with self._session.post(
-                self._urls[method],
-                data=body,
-                headers=headers,
-                allow_redirects=False,
-                raise_for_status=False,
-                auto_decompress=True,
-                # ceil_threshold: aiohttp would round timeouts over 5 s up to a whole second.
-                timeout=aiohttp.ClientTimeout(total=remaining, ceil_threshold=math.inf),
-            ) as resp:
-                status = resp.status
-                data = await self._read(resp)
-                location = resp.headers.get("Location")
-        except asyncio.TimeoutError as e:
-            raise TwirpError(
-                TwirpErrorCode.DEADLINE_EXCEEDED, f"{method}: no answer within {timeout:g} s", status=status
-            ) from e
-        except (aiohttp.ClientError, OSError) as e:
-            # status is set when the status line arrived but the body did not.
-            detail = str(e) or type(e).__name__
-            raise TwirpError(TwirpErrorCode.UNAVAILABLE, f"{method}: {detail}", status=status) from e
-        if status != 200:
-            raise error_from_response(status, data, location)
-        return data
+        return await post(
+            self._session,
+            self._urls[method],
+            body,
+            headers,
+            remaining=remaining,
+            max_bytes=self._max_bytes,
+            method=method,
+            timeout=timeout,
+        )
 
-    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
-        """The body, refusing more than max_response_bytes (counted after decompression)."""
-        limit = self._max_bytes
-        length = resp.content_length
-        if length is not None and length > limit:
-            raise _too_large(resp.status, limit)
-        if length is not None and "Content-Encoding" not in resp.headers:
-            return await resp.read()
-        chunks = bytearray()
-        async for chunk in resp.content.iter_chunked(1 << 16):
-            chunks += chunk
-            if len(chunks) > limit:
-                raise _too_large(resp.status, limit)
-        return bytes(chunks)
+    @staticmethod
+    def _log_attempt(method: str, attempt: int, outcome: str, elapsed: float, request_id: str) -> None:
+        logger.debug(
+            "%s attempt %d: %s in %.3f s (request %s)", method, attempt, outcome, elapsed, request_id
+        )
 
 
-def _too_large(status: int, limit: int) -> TwirpError:
-    return TwirpError(
-        TwirpErrorCode.RESOURCE_EXHAUSTED,
-        f"response body larger than max_response_bytes={limit}",
-        status=status,
+def new_request_id() -> str:
+    """A fresh id for one logical call: a random UUID4."""
+    return "REQ_" + uuid.uuid4().hex
+
+
+def _not_a(response_type: type[M], method: str, data: bytes, cause: Exception) -> TwirpError:
+    err = TwirpError(
+        TwirpErrorCode.INTERNAL,
+        f"{method}: the response is not a valid {response_type.__name__}: {cause}",
+        meta={"body": data[:4096].decode("utf-8", errors="replace")},
+        status=200,
     )
+    err.__cause__ = cause
+    return err
+
+
+def _cut(body: bytes, token: str) -> bytes:
+    """``body`` with the token taken out, before any of it is quoted (or cut short) in an error."""
+    return body.replace(token.encode(), _REDACTED.encode())
+
+
+def _redacted(err: TwirpError, token: str) -> TwirpError:
+    """``err``, or a copy of it with the token cut out of its message, meta and cause.
+
+    A proxy or server that echoes request headers back must not put the bearer token into
+    the caller's exception messages and logs.
+    """
+    cause = err.__cause__
+    leaked_cause = cause is not None and token in str(cause)
+    if not leaked_cause and token not in err.message and all(token not in v for v in err.meta.values()):
+        return err
+    clean = TwirpError(
+        err.code,
+        err.message.replace(token, _REDACTED),
+        meta={k: v.replace(token, _REDACTED) for k, v in err.meta.items()},
+        status=err.status,
+    )
+    clean.__cause__ = None if leaked_cause else cause
+    clean.__suppress_context__ = True
+    return clean

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 10.0
-DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 DEFAULT_RETRY = RetryPolicy()
 
 
@@ -44,9 +45,12 @@ class AgentDispatchService:
     failure and :class:`ValueError` on bad arguments, before anything is sent.
 
     ``timeout`` bounds each call end to end (connect, send, wait, read, retries), in
-    seconds; each method also takes its own ``timeout``. Tokens live ``token_ttl`` seconds.
-    ``retry`` says which failures are tried again (see :class:`RetryPolicy`). ``clock``
-    (Unix seconds, for token times) and ``sleep`` (the wait between retries) are injectable.
+    seconds; each method also takes its own ``timeout``, and a ``request_id`` that is sent
+    as ``X-Livekit-Request-Id`` on every attempt (a fresh one per call by default). Tokens
+    live ``token_ttl`` seconds. ``retry`` says how failures are tried again (see
+    :class:`RetryPolicy`). Answers over ``max_response_bytes`` are refused. ``clock`` (Unix
+    seconds, for token times and ``Retry-After`` dates), ``sleep`` (the wait between
+    attempts) and ``rand`` (uniform in [0, 1), spreads the waits) are injectable.
     """
 
     def __init__(
@@ -62,6 +66,7 @@ class AgentDispatchService:
         retry: RetryPolicy = DEFAULT_RETRY,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         signer = TokenSigner(api_key, api_secret, ttl=token_ttl, clock=clock)
         self._transport = Transport(
@@ -72,6 +77,8 @@ class AgentDispatchService:
             max_response_bytes=max_response_bytes,
             retry=retry,
             sleep=sleep,
+            rand=rand,
+            clock=clock,
         )
 
     @property
@@ -83,38 +90,56 @@ class AgentDispatchService:
         return f"AgentDispatchService(url={self.url!r})"
 
     async def create_dispatch(
-        self, req: CreateAgentDispatchRequest, *, timeout: float | None = None
+        self, req: CreateAgentDispatchRequest, *, timeout: float | None = None, request_id: str | None = None
     ) -> AgentDispatch:
         """Dispatch ``req.agent_name`` to ``req.room``; returns the new dispatch."""
         if not isinstance(req, CreateAgentDispatchRequest):
             raise ValueError(f"req must be a CreateAgentDispatchRequest, got {type(req).__name__}")
         require_text("req.room", req.room)
-        return await self._transport.call("CreateDispatch", req.room, req, AgentDispatch, timeout)
+        return await self._transport.call("CreateDispatch", req.room, req, AgentDispatch, timeout, request_id)
 
     async def delete_dispatch(
-        self, dispatch_id: str, room_name: str, *, timeout: float | None = None
+        self,
+        dispatch_id: str,
+        room_name: str,
+        *,
+        timeout: float | None = None,
+        request_id: str | None = None,
     ) -> AgentDispatch:
         """Delete one dispatch; returns it as it was. Unknown ids raise ``not_found``."""
         require_text("dispatch_id", dispatch_id)
         require_text("room_name", room_name)
         req = DeleteAgentDispatchRequest(dispatch_id=dispatch_id, room=room_name)
-        return await self._transport.call("DeleteDispatch", room_name, req, AgentDispatch, timeout)
+        return await self._transport.call(
+            "DeleteDispatch", room_name, req, AgentDispatch, timeout, request_id
+        )
 
-    async def list_dispatch(self, room_name: str, *, timeout: float | None = None) -> list[AgentDispatch]:
+    async def list_dispatch(
+        self, room_name: str, *, timeout: float | None = None, request_id: str | None = None
+    ) -> list[AgentDispatch]:
         """All dispatches of a room (an empty list when there are none)."""
         require_text("room_name", room_name)
         req = ListAgentDispatchRequest(room=room_name)
-        resp = await self._transport.call("ListDispatch", room_name, req, ListAgentDispatchResponse, timeout)
+        resp = await self._transport.call(
+            "ListDispatch", room_name, req, ListAgentDispatchResponse, timeout, request_id
+        )
         return resp.agent_dispatches
 
     async def get_dispatch(
-        self, dispatch_id: str, room_name: str, *, timeout: float | None = None
+        self,
+        dispatch_id: str,
+        room_name: str,
+        *,
+        timeout: float | None = None,
+        request_id: str | None = None,
     ) -> AgentDispatch | None:
         """One dispatch by id, or ``None`` when the room has no dispatch with that id."""
         require_text("dispatch_id", dispatch_id)
         require_text("room_name", room_name)
         req = ListAgentDispatchRequest(dispatch_id=dispatch_id, room=room_name)
-        resp = await self._transport.call("ListDispatch", room_name, req, ListAgentDispatchResponse, timeout)
+        resp = await self._transport.call(
+            "ListDispatch", room_name, req, ListAgentDispatchResponse, timeout, request_id
+        )
         return resp.agent_dispatches[0] if resp.agent_dispatches else None
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real fake LiveKit server on 127.0.0.1 and a client session."""
+"""Shared fixtures: a real fake LiveKit server on 127.0.0.1, a client session, a summary for numbers."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from fake_livekit import API_KEY, API_SECRET, FakeLiveKit
 from dispatch_client import AgentDispatchService, RetryPolicy
 
 FIXTURES = Path(__file__).parent / "fixtures"
+SUMMARY = pytest.StashKey[list[str]]()
 
 
 @pytest.fixture
@@ -46,3 +47,17 @@ def service(session: aiohttp.ClientSession, url: str) -> AgentDispatchService:
     tests/test_retry.py covers the default retry policy.
     """
     return AgentDispatchService(session, url, API_KEY, API_SECRET, retry=RetryPolicy(attempts=1))
+
+
+@pytest.fixture
+def summary(request: pytest.FixtureRequest) -> list[str]:
+    """Lines a test adds here are shown at the end of every run (measurements, not assertions)."""
+    return request.config.stash.setdefault(SUMMARY, [])
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    lines = config.stash.get(SUMMARY, [])
+    if lines:
+        terminalreporter.section("measured")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -78,7 +78,7 @@ async def test_oversized_response_is_refused(
     svc = AgentDispatchService(session, url, API_KEY, API_SECRET, max_response_bytes=10_000)
     with pytest.raises(TwirpError) as err:
         await svc.list_dispatch("r")
-    assert err.value.code is TwirpErrorCode.RESOURCE_EXHAUSTED
+    assert err.value.code is TwirpErrorCode.INTERNAL
     assert err.value.status == 200
     roomy = AgentDispatchService(session, url, API_KEY, API_SECRET, max_response_bytes=len(big))
     assert len(await roomy.list_dispatch("r")) == 2000
@@ -116,7 +116,7 @@ async def test_compressed_bodies_are_capped_after_decompression(
     small = AgentDispatchService(session, url, API_KEY, API_SECRET, max_response_bytes=10_000)
     with pytest.raises(TwirpError) as err:
         await small.list_dispatch("r")
-    assert err.value.code is TwirpErrorCode.RESOURCE_EXHAUSTED
+    assert err.value.code is TwirpErrorCode.INTERNAL
 
 
 @pytest.mark.parametrize(
@@ -154,3 +154,26 @@ async def test_a_timeout_over_five_seconds_is_not_rounded_up(
     elapsed = loop.time() - started
     assert err.value.code is TwirpErrorCode.DEADLINE_EXCEEDED
     assert 5.1 <= elapsed < 5.5  # aiohttp alone would stop at the next whole second, 6 s
+
+
+async def test_the_default_cap_is_16_mib(session: aiohttp.ClientSession, fake: FakeLiveKit, url: str) -> None:
+    cap = 16 * 1024 * 1024
+    empty = b'{"agent_dispatches": []}'
+
+    def padded(size: int) -> web.StreamResponse:
+        return web.Response(body=empty + b" " * (size - len(empty)), content_type="application/json")
+
+    async def at_cap(request: web.Request) -> web.StreamResponse:
+        return padded(cap)
+
+    async def over_cap(request: web.Request) -> web.StreamResponse:
+        return padded(cap + 1)
+
+    fake.respond_with(at_cap, over_cap)
+    svc = AgentDispatchService(session, url, API_KEY, API_SECRET)
+    assert await svc.list_dispatch("r") == []
+    with pytest.raises(TwirpError) as err:
+        await svc.list_dispatch("r")
+    assert err.value.code is TwirpErrorCode.INTERNAL
+    assert "max_response_bytes=16777216" in err.value.message
+    assert len(fake.requests) == 2  # not retried

@@ -1,4 +1,4 @@
-"""Which failures are tried again, how long the client waits, and that one deadline covers all."""
+"""Which failures are tried again, for which methods, and how long the client waits."""
 
 from __future__ import annotations
 
@@ -10,51 +10,48 @@ import jwt
 import orjson
 import pytest
 from aiohttp import web
-from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, answer, late, twirp_error, unused_port
+from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, answer, unused_port
+from retrying import STEADY, Sleeps, make, unavailable
 
 from dispatch_client import (
     AgentDispatchService,
     CreateAgentDispatchRequest,
-    RetryPolicy,
     TwirpError,
     TwirpErrorCode,
 )
 
-STEADY = RetryPolicy(attempts=3, initial_backoff=0.1, max_backoff=2.0, jitter=0.0)
+
+async def drop(request: web.Request) -> web.StreamResponse:
+    """Close the connection without answering."""
+    assert request.transport is not None
+    request.transport.close()
+    return web.Response()
 
 
-class Sleeps:
-    """Records the waits instead of waiting."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
-def make(session: aiohttp.ClientSession, url: str, sleeps: Sleeps, **kw: object) -> AgentDispatchService:
-    return AgentDispatchService(session, url, API_KEY, API_SECRET, sleep=sleeps, **kw)  # type: ignore[arg-type]
+async def drop_mid_body(request: web.Request) -> web.StreamResponse:
+    """Send a 200 status line and part of the body, then close the connection."""
+    resp = web.StreamResponse(headers={"Content-Length": "1000", "Content-Type": "application/json"})
+    await resp.prepare(request)
+    await resp.write(b'{"id": "AD_')
+    assert request.transport is not None
+    request.transport.close()
+    return resp
 
 
-async def _unavailable(request: web.Request) -> web.Response:
-    return twirp_error("unavailable", "node draining", 503)
-
-
-async def test_unavailable_then_success(
+async def testunavailable_then_success(
     session: aiohttp.ClientSession, url: str, fake: FakeLiveKit, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="dispatch_client")
     sleeps = Sleeps()
-    fake.respond_with(_unavailable, answer(503, "<html>no healthy upstream</html>", "text/html"))
-    svc = make(session, url, sleeps, retry=STEADY)
+    fake.respond_with(unavailable, answer(503, "<html>no healthy upstream</html>", "text/html"))
+    svc = make(session, url, sleeps, rand=0.5, retry=STEADY)
     created = await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
     assert created.room == "r"
-    assert sleeps.calls == [0.1, 0.2]
-    assert [r.getMessage() for r in caplog.records] == [
-        "CreateDispatch failed (unavailable: node draining (HTTP 503)); attempt 2 of 3 in 0.10 s",
+    assert sleeps.calls == [0.05, 0.1]  # half of 0.1 s, then half of 0.2 s
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO] == [
+        "CreateDispatch failed (unavailable: node draining (HTTP 503)); attempt 2 of 3 in 0.05 s",
         "CreateDispatch failed (unavailable: HTTP 503 from a non-Twirp responder: "
-        "<html>no healthy upstream</html> (HTTP 503)); attempt 3 of 3 in 0.20 s",
+        "<html>no healthy upstream</html> (HTTP 503)); attempt 3 of 3 in 0.10 s",
     ]
     ids = {r.headers["X-Livekit-Request-Id"] for r in fake.requests}
     assert len(fake.requests) == 3
@@ -67,7 +64,7 @@ async def test_gives_up_after_the_last_attempt(
     session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
 ) -> None:
     sleeps = Sleeps()
-    fake.respond_with(_unavailable, _unavailable, _unavailable, _unavailable)
+    fake.respond_with(unavailable, unavailable, unavailable, unavailable)
     svc = make(session, url, sleeps, retry=STEADY)
     with pytest.raises(TwirpError) as err:
         await svc.list_dispatch("r")
@@ -81,35 +78,62 @@ async def test_gives_up_after_the_last_attempt(
     ("status", "body"),
     [
         (500, '{"code":"internal","msg":"x"}'),
+        (500, ""),
         (404, '{"code":"not_found","msg":"x"}'),
-        (429, '{"code":"resource_exhausted","msg":"x"}'),
-        (429, "slow down"),
+        (400, '{"code":"invalid_argument","msg":"x"}'),
+        (408, '{"code":"deadline_exceeded","msg":"x"}'),
+        (409, '{"code":"already_exists","msg":"x"}'),
+        (412, '{"code":"failed_precondition","msg":"x"}'),
         (401, "invalid token"),
-        (502, "bad gateway"),
-        (504, "gateway timeout"),
+        (403, "forbidden"),
+        (413, "too large"),
+        (307, "moved"),
     ],
 )
+@pytest.mark.parametrize("method", ["create", "list"])
 async def test_answers_that_are_not_retried(
-    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit, status: int, body: str
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit, status: int, body: str, method: str
 ) -> None:
     sleeps = Sleeps()
     fake.respond_with(answer(status, body), answer(status, body))
+    svc = make(session, url, sleeps, retry=STEADY)
+    call = (
+        svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+        if method == "create"
+        else svc.list_dispatch("r")
+    )
     with pytest.raises(TwirpError) as err:
-        await make(session, url, sleeps, retry=STEADY).create_dispatch(
-            CreateAgentDispatchRequest(agent_name="a", room="r")
-        )
+        await call
     assert err.value.status == status
     assert len(fake.requests) == 1
     assert sleeps.calls == []
 
 
-async def test_a_504_is_retried_for_reads(
-    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (503, '{"code":"unavailable","msg":"x"}'),
+        (503, "<html>no healthy upstream</html>"),
+        (502, "bad gateway"),
+        (504, "gateway timeout"),
+        (429, '{"code":"resource_exhausted","msg":"x"}'),
+        (429, "slow down"),
+        (500, '{"code":"unavailable","msg":"the server says so"}'),
+    ],
+)
+async def test_answers_that_are_retried_for_every_method(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit, status: int, body: str
 ) -> None:
     sleeps = Sleeps()
-    fake.respond_with(answer(504, "gateway timeout"))
-    assert await make(session, url, sleeps, retry=STEADY).list_dispatch("r") == []
-    assert len(fake.requests) == 2
+    svc = make(session, url, sleeps, retry=STEADY)
+    fake.respond_with(answer(status, body))
+    created = await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+    fake.respond_with(answer(status, body))
+    assert await svc.get_dispatch(created.id, "r") == created
+    fake.respond_with(answer(status, body))
+    assert (await svc.delete_dispatch(created.id, "r")).id == created.id
+    assert len(fake.requests) == 6
+    assert sleeps.calls == [0.1, 0.1, 0.1]
 
 
 async def test_connection_refused_is_retried(session: aiohttp.ClientSession) -> None:
@@ -118,113 +142,40 @@ async def test_connection_refused_is_retried(session: aiohttp.ClientSession) -> 
     with pytest.raises(TwirpError) as err:
         await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
     assert err.value.code is TwirpErrorCode.UNAVAILABLE
+    assert err.value.status is None
     assert sleeps.calls == [0.1, 0.2]
 
 
-async def drop(request: web.Request) -> web.StreamResponse:
-    assert request.transport is not None
-    request.transport.close()
-    return web.Response()
-
-
-async def test_a_lost_answer_is_retried_only_for_reads(
+async def test_a_connection_closed_before_the_answer_is_retried_for_every_method(
     session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
 ) -> None:
     sleeps = Sleeps()
     svc = make(session, url, sleeps, retry=STEADY)
     fake.respond_with(drop)
+    created = await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+    fake.respond_with(drop, drop)
+    assert (await svc.delete_dispatch(created.id, "r")).id == created.id
+    assert len(fake.requests) == 5
+    assert len({r.headers["X-Livekit-Request-Id"] for r in fake.requests}) == 2
+    assert sleeps.calls == [0.1, 0.1, 0.2]
+
+
+async def test_an_answer_lost_midway_is_retried_only_for_reads(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    sleeps = Sleeps()
+    svc = make(session, url, sleeps, retry=STEADY)
+    fake.respond_with(drop_mid_body)
     with pytest.raises(TwirpError) as err:
         await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
     assert err.value.code is TwirpErrorCode.UNAVAILABLE
-    assert len(fake.requests) == 1  # the server may have created it: not sent again
+    assert err.value.status == 200  # the server answered: it acted, and the answer was lost
+    assert len(fake.requests) == 1
 
-    fake.respond_with(drop)
+    fake.respond_with(drop_mid_body)
     assert await svc.list_dispatch("r") == []
     assert len(fake.requests) == 3
-    assert len(sleeps.calls) == 1
-
-
-async def test_no_retry_past_the_deadline(
-    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
-) -> None:
-    sleeps = Sleeps()
-    fake.respond_with(_unavailable, _unavailable)
-    svc = make(session, url, sleeps, retry=RetryPolicy(initial_backoff=5.0, jitter=0.0), timeout=1.0)
-    with pytest.raises(TwirpError) as err:
-        await svc.list_dispatch("r")
-    assert err.value.code is TwirpErrorCode.UNAVAILABLE
-    assert sleeps.calls == []
-    assert len(fake.requests) == 1
-
-
-async def test_each_attempt_gets_the_remaining_time(
-    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
-) -> None:
-    fake.respond_with(_unavailable)
-    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, retry=STEADY, timeout=3.0)
-    await svc.list_dispatch("r")
-    first, second = (int(r.headers["X-Twirp-Timeout-Ms"]) for r in fake.requests)
-    assert first == 3000
-    assert 2000 < second <= 2900  # a real 0.1 s wait and the first attempt came off the budget
-
-
-def test_backoff_and_jitter() -> None:
-    p = RetryPolicy(attempts=6, initial_backoff=0.1, max_backoff=1.0, jitter=0.2)
-    assert [p.backoff(n, 0.5) for n in range(1, 6)] == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.0])
-    assert p.backoff(1, 0.0) == pytest.approx(0.08)
-    assert p.backoff(5, 0.999999) == pytest.approx(1.2, rel=1e-5)
-
-
-@pytest.mark.parametrize(
-    "kw",
-    [{"attempts": 0}, {"initial_backoff": -1.0}, {"max_backoff": float("inf")}, {"jitter": 1.5}],
-)
-def test_bad_policies(kw: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match=next(iter(kw))):
-        RetryPolicy(**kw)  # type: ignore[arg-type]
-
-
-async def test_no_retry_when_too_little_time_would_be_left(
-    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
-) -> None:
-    fake.respond_with(late(0.15, then=_unavailable))
-    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, timeout=0.3, retry=STEADY)
-    with pytest.raises(TwirpError) as err:
-        await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
-    # The known 503 is raised, not traded for a retry that would end as deadline_exceeded.
-    assert err.value.code is TwirpErrorCode.UNAVAILABLE
-    assert err.value.status == 503
-    assert len(fake.requests) == 1
-
-
-async def test_cancelled_while_waiting_to_retry(
-    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
-) -> None:
-    waiting = asyncio.Event()
-
-    async def hang(seconds: float) -> None:
-        waiting.set()
-        await asyncio.sleep(60)
-
-    fake.respond_with(_unavailable)
-    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, retry=STEADY, sleep=hang)
-    task = asyncio.create_task(svc.list_dispatch("r"))
-    await waiting.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert len(fake.requests) == 1
-
-
-async def test_a_lost_answer_to_a_delete_is_not_retried(
-    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
-) -> None:
-    sleeps = Sleeps()
-    fake.respond_with(drop)
-    with pytest.raises(TwirpError) as err:
-        await make(session, url, sleeps, retry=STEADY).delete_dispatch("AD_1", "r")
-    assert err.value.code is TwirpErrorCode.UNAVAILABLE
-    assert len(fake.requests) == 1
+    assert sleeps.calls == [0.1]
 
 
 async def test_tls_failures_are_not_retried(
@@ -240,10 +191,29 @@ async def test_tls_failures_are_not_retried(
     assert sleeps.calls == []
 
 
+async def test_cancelled_while_waiting_to_retry(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    waiting = asyncio.Event()
+
+    async def hang(seconds: float) -> None:
+        waiting.set()
+        await asyncio.sleep(60)
+
+    fake.respond_with(unavailable)
+    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, retry=STEADY, sleep=hang)
+    task = asyncio.create_task(svc.list_dispatch("r"))
+    await waiting.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(fake.requests) == 1
+
+
 async def test_concurrent_retries_keep_their_own_token_and_request_id(
     session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
 ) -> None:
-    fake.respond_with(*[_unavailable] * 10)
+    fake.respond_with(*[unavailable] * 10)
 
     async def yield_once(seconds: float) -> None:
         await asyncio.sleep(0)

@@ -32,7 +32,7 @@ async def main(session: aiohttp.ClientSession) -> None:
     reveal_type(created)
     listed = await svc.list_dispatch("r")
     reveal_type(listed)
-    found = await svc.get_dispatch(created.id, "r")
+    found = await svc.get_dispatch(created.id, "r", request_id="call-42")
     reveal_type(found)
     deleted = await svc.delete_dispatch(created.id, "r", timeout=2.0)
     reveal_type(deleted)
@@ -41,7 +41,8 @@ async def main(session: aiohttp.ClientSession) -> None:
         if job_state is not None:
             reveal_type(job_state.status)
             ok: bool = job_state.status is JobStatus.JS_RUNNING
-    async with dispatch_client.connect(timeout=3) as svc2:
+    reveal_type(dispatch_client.RetryPolicy.none())
+    async with dispatch_client.connect(timeout=3, retry=dispatch_client.RetryPolicy(attempts=5)) as svc2:
         reveal_type(svc2)
         reveal_type(await svc2.list_dispatch("r"))
     try:
@@ -59,6 +60,7 @@ EXPECTED = [
     "dispatch_client._generated.livekit.AgentDispatch | None",
     "dispatch_client._generated.livekit.AgentDispatch",
     "dispatch_client._generated.livekit.JobStatus",
+    "dispatch_client._retry.RetryPolicy",
     "dispatch_client.service.AgentDispatchService",
     "list[dispatch_client._generated.livekit.AgentDispatch]",
     "dispatch_client.errors.TwirpErrorCode",
