@@ -91,7 +91,7 @@ class _Plan:
             name = _proto_name(f.name)
             self.decoders[name] = self.decoders[_json_name(name)] = (f.name, dec)
             py_type = types.get(f.name) if fm.proto_type in ("message", "enum") else None
-            kind = "map" if fm.proto_type == "map" else fm.proto_type
+            kind = f"map<{key},{value}>" if fm.proto_type == "map" else fm.proto_type
             self.fields.append(
                 FieldInfo(f.name, name, kind, bool(fm.repeated), py_type, getattr(defaults, f.name), dec)
             )

@@ -35,7 +35,7 @@ _ids = itertools.count()
 class FieldInfo:
     attr: str  # the Python attribute
     key: str  # the proto field name, as servers write it
-    proto_type: str  # betterproto2's proto type name; "map" for maps
+    proto_type: str  # betterproto2's proto type name; "map<key type,value type>" for maps
     repeated: bool
     py_type: Any  # the message or enum class, else None
     default: Any  # the attribute's value in ``cls()``
@@ -49,7 +49,10 @@ class _Fallback(Exception):
 def _fast_case(f: FieldInfo, ns: dict[str, Any], n: int) -> tuple[str, str] | None:
     """(condition on v, the decoded value) for the simple form of field ``f``, where ``v``
     stands for the JSON value; None when every value goes to the general decoder."""
-    if f.proto_type == "map" or f.repeated:
+    if f.proto_type == "map<string,string>":
+        # Keys of a JSON object are strings already; the values must be too (null is refused).
+        return "type(v) is dict and all(type(x) is str for x in v.values())", "v"
+    if f.proto_type.startswith("map<") or f.repeated:
         if f.proto_type == "message" and f.repeated:
             ns[f"D{n}"] = _nested(f.py_type, ns, f"D{n}")
             # An empty list is kept as orjson made it: a fresh list, never shared.
