@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck check-generated pytest generate venv clean
+.PHONY: test run lint typecheck check-generated pytest generate venv clean
 
 test: lint typecheck check-generated pytest
 
@@ -31,6 +31,10 @@ check-generated: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+# The demo: against a local server started for the run, or LIVEKIT_URL etc. when set.
+run: $(STAMP)
+	$(BIN)/dispatch-client demo
 
 generate: $(STAMP)
 	$(BIN)/python tools/generate.py
