@@ -163,9 +163,9 @@ class LocalDispatchServer:
         except TokenRejected as e:
             return _twirp.plain_response(401, str(e))
         except _twirp.BodyTooLarge:
-            resp = _twirp.plain_response(413, f"request body larger than {self._max_body} bytes")
-            resp.force_close()
-            return resp
+            # The rest of the body is drained and dropped by aiohttp (for a few seconds at
+            # most), so that a client still sending reads this answer.
+            return _twirp.plain_response(413, f"request body larger than {self._max_body} bytes")
         except Exception:
             logger.exception("%s %s failed", request.method, request.path)
             return _twirp.error_response(TwirpError(TwirpErrorCode.INTERNAL, "internal server error"))
