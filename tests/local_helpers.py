@@ -43,8 +43,8 @@ def token(
         now = int(time.time())
     body: dict[str, object] = {
         "iss": key,
-        "nbf": NOW,
-        "exp": NOW + 600,
+        "nbf": now,
+        "exp": now + 600,
         "video": {"roomAdmin": admin, "room": room},
     }
     body.update(claims)
