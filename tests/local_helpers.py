@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 import time
 from collections.abc import Iterator
@@ -84,7 +85,8 @@ async def post(
     sent.update(headers or {})
     data = body.encode() if isinstance(body, str) else body
     url = base + (path if path is not None else SERVICE_URL + method)
-    async with session.request(http_method, url, data=data, headers=sent) as resp:
+    # A file object: aiohttp warns about large bodies given as bytes.
+    async with session.request(http_method, url, data=io.BytesIO(data), headers=sent) as resp:
         return Answer(resp.status, resp.headers.get("Content-Type", ""), await resp.read())
 
 

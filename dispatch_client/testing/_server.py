@@ -123,7 +123,7 @@ class LocalDispatchServer:
             raise RuntimeError("the server is already running")
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         sock = socket.create_server((self._host, self._port), family=family)
-        runner = web.AppRunner(self.app(), handle_signals=False, access_log=None)
+        runner = web.AppRunner(self.app(), handle_signals=False, access_log=None, lingering_time=0)
         try:
             await runner.setup()
             await web.SockSite(runner, sock).start()
@@ -163,9 +163,9 @@ class LocalDispatchServer:
         except TokenRejected as e:
             return _twirp.plain_response(401, str(e))
         except _twirp.BodyTooLarge:
-            # The rest of the body is drained and dropped by aiohttp (for a few seconds at
-            # most), so that a client still sending reads this answer.
-            return _twirp.plain_response(413, f"request body larger than {self._max_body} bytes")
+            resp = _twirp.plain_response(413, f"request body larger than {self._max_body} bytes")
+            resp.force_close()  # the rest of the body is never read: the connection ends here
+            return resp
         except Exception:
             logger.exception("%s %s failed", request.method, request.path)
             return _twirp.error_response(TwirpError(TwirpErrorCode.INTERNAL, "internal server error"))
