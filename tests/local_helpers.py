@@ -17,7 +17,7 @@ import orjson
 from dispatch_client.testing import LocalDispatchServer
 
 KEY = "APIlocaltests"
-SECRET = "a-local-server-test-secret-0123456789-abcdefghij"
+SECRET = "a-local-server-test-secret-long-enough-for-hs512-0123456789-abcdefghij"
 NOW = 1_800_000_000  # the servers' clock in these tests, in Unix seconds
 SERVICE_URL = "/twirp/livekit.AgentDispatchService/"
 
