@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck check-generated pytest generate bench venv clean
+.PHONY: test run lint typecheck check-generated pytest generate bench venv clean
 
 test: lint typecheck check-generated pytest
 
@@ -32,6 +32,10 @@ check-generated: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+# The demo: against a local server started for the run, or LIVEKIT_URL etc. when set.
+run: $(STAMP)
+	$(BIN)/dispatch-client demo
 
 # Not part of `make test`: prints the ratio table and rewrites bench/RESULTS.md.
 bench: $(STAMP)

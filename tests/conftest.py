@@ -15,6 +15,10 @@ from dispatch_client import AgentDispatchService, RetryPolicy
 FIXTURES = Path(__file__).parent / "fixtures"
 SUMMARY = pytest.StashKey[list[str]]()
 
+# The fixtures users get from the package (dispatch_server, dispatch_service), and pytester to
+# run a user's test file.
+pytest_plugins = ["pytester", "dispatch_client.testing.pytest_plugin"]
+
 
 @pytest.fixture
 def fake() -> FakeLiveKit:

@@ -45,8 +45,14 @@ def test_wheel_holds_only_dispatch_client(wheel: Path) -> None:
         "dispatch_client/_generated/__init__.py",
         "dispatch_client/_generated/message_pool.py",
         "dispatch_client/_generated/livekit/__init__.py",
+        "dispatch_client/testing/__init__.py",
+        "dispatch_client/testing/pytest_plugin.py",
+        "dispatch_client/cli.py",
+        "dispatch_client/__main__.py",
     ):
         assert required in names
+    entry_points = zipfile.ZipFile(wheel).read(dist_info + "entry_points.txt").decode()
+    assert "dispatch-client = dispatch_client.cli:main" in entry_points
     meta = Parser().parsestr(zipfile.ZipFile(wheel).read(dist_info + "METADATA").decode())
     assert meta["Version"] == dispatch_client.__version__
     assert meta["Requires-Python"] == ">=3.10"
@@ -60,8 +66,10 @@ def test_installs_beside_livekit_api(wheel: Path, tmp_path: Path) -> None:
         check=True,
         capture_output=True,
     )
+    # bin/ holds the dispatch-client console script; no package but ours lands at the top level.
     top_level = sorted(p.name for p in target.iterdir() if not p.name.endswith(".dist-info"))
-    assert top_level == ["dispatch_client"]
+    assert top_level == ["bin", "dispatch_client"]
+    assert [p.name for p in (target / "bin").iterdir()] == ["dispatch-client"]
     # This venv has livekit-api and livekit-protocol installed; both must import next to us.
     probe = (
         "import dispatch_client, livekit.api, livekit.protocol.agent_dispatch as lp\n"

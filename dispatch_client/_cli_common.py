@@ -1,0 +1,96 @@
+"""Pieces shared by the commands: connection options, running a call, turning failures into exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import warnings
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import click
+
+from .errors import TwirpError
+from .service import DEFAULT_TIMEOUT, AgentDispatchService, connect
+
+__all__ = ["Settings", "call", "connection_options", "json_option", "one_line", "run", "settings"]
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    url: str
+    api_key: str
+    api_secret: str
+    timeout: float
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro``; a TwirpError exits 1 and a ValueError 2, each with one line on stderr.
+
+    Warnings (such as pyjwt's about a short API secret) are shown as one line each.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return asyncio.run(coro)
+        except TwirpError as e:
+            raise click.ClickException(one_line(str(e))) from e
+        except ValueError as e:
+            raise click.UsageError(one_line(str(e))) from e
+        finally:
+            for message in dict.fromkeys(one_line(str(w.message)) for w in caught):
+                click.echo(f"warning: {message}", err=True)
+
+
+def connection_options(f: F) -> F:
+    """--url, --api-key, --api-secret (from LIVEKIT_* when left out) and --timeout."""
+    options = [
+        click.option("--url", envvar="LIVEKIT_URL", show_envvar=True, help="LiveKit server URL."),
+        click.option("--api-key", envvar="LIVEKIT_API_KEY", show_envvar=True, help="API key."),
+        click.option("--api-secret", envvar="LIVEKIT_API_SECRET", show_envvar=True, help="API secret."),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=DEFAULT_TIMEOUT,
+            show_default=True,
+            help="Seconds allowed for the call.",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print proto3 JSON instead of a table.")(f)
+
+
+def settings(url: str | None, api_key: str | None, api_secret: str | None, timeout: float) -> Settings:
+    def need(value: str | None, flag: str, env: str) -> str:
+        if not value:
+            raise click.UsageError(f"missing {flag}: pass it or set {env}")
+        return value
+
+    return Settings(
+        need(url, "--url", "LIVEKIT_URL"),
+        need(api_key, "--api-key", "LIVEKIT_API_KEY"),
+        need(api_secret, "--api-secret", "LIVEKIT_API_SECRET"),
+        timeout,
+    )
+
+
+def call(conf: Settings, fn: Callable[[AgentDispatchService], Awaitable[T]]) -> T:
+    """``fn`` on a service connected with ``conf``, run to completion."""
+
+    async def go() -> T:
+        async with connect(conf.url, conf.api_key, conf.api_secret, timeout=conf.timeout) as service:
+            return await fn(service)
+
+    return run(go())

@@ -1,0 +1,134 @@
+"""``serve`` (a local AgentDispatchService) and ``demo`` (the whole API, step by step)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import click
+import orjson
+
+from ._cli_common import Settings, connection_options, json_option, run
+from ._demo import DEMO_ROOM, run_demo
+from .service import connect
+from .testing import DEFAULT_API_KEY, LocalDispatchServer
+
+__all__ = ["DEV_SECRET", "demo", "serve"]
+
+DEV_SECRET = "secret"  # with DEFAULT_API_KEY, what `livekit-server --dev` accepts
+
+
+async def _start(server: LocalDispatchServer, host: str, port: int) -> str:
+    try:
+        return await server.start()
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+
+
+async def _serve(server: LocalDispatchServer, host: str, port: int, as_json: bool, dev_secret: bool) -> None:
+    url = await _start(server, host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    if as_json:
+        click.echo(orjson.dumps({"url": url, "api_key": server.api_key}).decode())
+    else:
+        secret = f"API secret {server.api_secret!r}" if dev_secret else "the given API secret"
+        click.echo(f"Serving livekit.AgentDispatchService at {url}")
+        click.echo(f"Accepting API key {server.api_key!r} with {secret}; state is kept in memory.")
+        if dev_secret:
+            click.echo(
+                f"Try: LIVEKIT_URL={url} LIVEKIT_API_KEY={server.api_key} "
+                f"LIVEKIT_API_SECRET={server.api_secret} dispatch-client list --room demo-room"
+            )
+        click.echo("Press Ctrl-C to stop.")
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+        click.echo("Stopped.", err=True)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=7880, show_default=True, help="Port; 0 picks a free one."
+)
+@click.option(
+    "--api-key",
+    envvar="LIVEKIT_API_KEY",
+    show_envvar=True,
+    help=f"Accepted API key [default: {DEFAULT_API_KEY}].",
+)
+@click.option(
+    "--api-secret",
+    envvar="LIVEKIT_API_SECRET",
+    show_envvar=True,
+    help=f"Accepted API secret [default: {DEV_SECRET}].",
+)
+@json_option
+def serve(host: str, port: int, api_key: str | None, api_secret: str | None, as_json: bool) -> None:
+    """Run a local AgentDispatchService, state in memory, until interrupted.
+
+    It answers as livekit-server does (Twirp JSON and protobuf, token checks,
+    validation and limits). With --json the first line printed is {"url": ..., "api_key": ...}.
+    """
+    server = LocalDispatchServer(api_key or DEFAULT_API_KEY, api_secret or DEV_SECRET, host=host, port=port)
+    with contextlib.suppress(KeyboardInterrupt):
+        run(_serve(server, host, port, as_json, dev_secret=not api_secret))
+
+
+async def _demo(
+    conf: Settings | None, room: str, as_json: bool, api_key: str | None, secret: str | None
+) -> None:
+    def echo(line: str) -> None:
+        if not as_json:
+            click.echo(line)
+
+    if conf is not None:
+        echo(f"==> Using the LiveKit server at {conf.url}")
+        async with connect(conf.url, conf.api_key, conf.api_secret, timeout=conf.timeout) as service:
+            steps = await run_demo(service, room, echo)
+        url = conf.url
+    else:
+        server = LocalDispatchServer(api_key or DEFAULT_API_KEY, secret)
+        url = await _start(server, "127.0.0.1", 0)
+        try:
+            echo(f"==> Started a local dispatch server at {url} (API key {server.api_key!r})")
+            async with server.connect() as service:
+                steps = await run_demo(service, room, echo)
+        finally:
+            await server.close()
+    if as_json:
+        doc = {"server": url, "room": room, "steps": steps}
+        click.echo(orjson.dumps(doc).decode())
+    else:
+        click.echo("Done.")
+
+
+@click.command()
+@click.option("--room", default=DEMO_ROOM, show_default=True, help="Room to use.")
+@connection_options
+@json_option
+def demo(
+    room: str,
+    url: str | None,
+    api_key: str | None,
+    api_secret: str | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Create two dispatches, list, get, delete one, list again, printing each step.
+
+    Without --url (or LIVEKIT_URL) it starts a local server on 127.0.0.1 for the
+    run; with one it uses that server and needs its API key and secret.
+    """
+    conf: Settings | None = None
+    if url:
+        if not api_key or not api_secret:
+            raise click.UsageError("with --url, pass --api-key and --api-secret (or set LIVEKIT_API_*)")
+        conf = Settings(url, api_key, api_secret, timeout)
+    run(_demo(conf, room, as_json, api_key, api_secret))

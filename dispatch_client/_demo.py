@@ -1,0 +1,74 @@
+"""The demo flow: every call of the API once, each step printed as it happens."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import betterproto2
+import orjson
+
+from . import _cli_output as out
+from ._generated.livekit import CreateAgentDispatchRequest, JobRestartPolicy, ListAgentDispatchResponse
+from .service import AgentDispatchService
+
+__all__ = ["DEMO_ROOM", "run_demo"]
+
+DEMO_ROOM = "demo-room"
+
+
+def _json(msg: betterproto2.Message) -> Any:
+    return orjson.loads(out.json_text(msg))
+
+
+async def run_demo(service: AgentDispatchService, room: str, echo: Callable[[str], None]) -> list[Any]:
+    """Create two dispatches in ``room``, list, get one, delete the other, list again, clean up.
+
+    Each step's title and result go to ``echo``; the steps are also returned as JSON
+    values (``{"step": ..., "result": ...}``) for ``--json``.
+    """
+    steps: list[Any] = []
+
+    def show(title: str, step: str, text: str, msg: betterproto2.Message) -> None:
+        echo(f"\n==> {len(steps) + 1}. {title}")
+        echo(text)
+        steps.append({"step": step, "result": _json(msg)})
+
+    greeter = await service.create_dispatch(
+        CreateAgentDispatchRequest(agent_name="greeter", room=room, metadata='{"language": "en"}')
+    )
+    show(f"Create a dispatch of agent 'greeter' in room {room!r}", "create", out.details(greeter), greeter)
+    support = await service.create_dispatch(
+        CreateAgentDispatchRequest(
+            agent_name="support",
+            room=room,
+            attributes={"tier": "gold"},
+            restart_policy=JobRestartPolicy.JRP_NEVER,
+        )
+    )
+    show(f"Create a dispatch of agent 'support' in room {room!r}", "create", out.details(support), support)
+
+    listed = await service.list_dispatch(room)
+    show(
+        f"List the dispatches of room {room!r}", "list", out.table(listed), ListAgentDispatchResponse(listed)
+    )
+
+    found = await service.get_dispatch(greeter.id, room)
+    if found is None:
+        raise LookupError(f"dispatch {greeter.id} vanished from room {room!r}")
+    show(f"Get dispatch {greeter.id}", "get", out.details(found), found)
+
+    deleted = await service.delete_dispatch(support.id, room)
+    show(f"Delete dispatch {support.id} (agent 'support')", "delete", out.details(deleted), deleted)
+
+    listed = await service.list_dispatch(room)
+    show(
+        f"List the dispatches of room {room!r} again",
+        "list",
+        out.table(listed),
+        ListAgentDispatchResponse(listed),
+    )
+
+    cleaned = await service.delete_dispatch(greeter.id, room)
+    show(f"Clean up: delete dispatch {greeter.id}", "delete", f"deleted {cleaned.id}", cleaned)
+    return steps

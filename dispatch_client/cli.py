@@ -1,0 +1,148 @@
+"""The ``dispatch-client`` command: the four dispatch calls, a local server and a demo.
+
+Exit status: 0 on success, 1 when the server (or the network) reports a failure,
+2 for a usage error. Expected failures print one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import click
+
+from . import _cli_output as out
+from ._cli_common import call, connection_options, json_option, settings
+from ._cli_local import demo, serve
+from ._generated.livekit import CreateAgentDispatchRequest, ListAgentDispatchResponse
+from ._version import __version__
+from .errors import TwirpError, TwirpErrorCode
+
+__all__ = ["main"]
+
+
+def _parse_attributes(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    attributes: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", ctx=ctx, param=param)
+        attributes[key] = value
+    return attributes
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="dispatch-client")
+def main() -> None:
+    """Create, list, get and delete LiveKit agent dispatches; serve a local stand-in; run a demo.
+
+    Connection settings come from --url/--api-key/--api-secret or LIVEKIT_URL,
+    LIVEKIT_API_KEY and LIVEKIT_API_SECRET.
+    """
+
+
+@main.command()
+@click.option("--room", required=True, help="Room to send the agent to.")
+@click.option("--agent", "agent_name", required=True, help="Name the agent registered with.")
+@click.option("--metadata", default="", help="Text handed to the agent's job.")
+@click.option(
+    "--attribute",
+    "attributes",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=_parse_attributes,
+    help="Attribute for the agent's participant; repeat for more.",
+)
+@click.option("--deployment", default="", help="Deployment of the agent to use (default: production).")
+@click.option(
+    "--restart-policy",
+    type=click.Choice(list(out.RESTART_POLICIES)),
+    default="on-failure",
+    show_default=True,
+    help="Whether a failed job is started again.",
+)
+@connection_options
+@json_option
+def create(
+    room: str,
+    agent_name: str,
+    metadata: str,
+    attributes: dict[str, str],
+    deployment: str,
+    restart_policy: str,
+    url: str | None,
+    api_key: str | None,
+    api_secret: str | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Dispatch an agent to a room."""
+    req = CreateAgentDispatchRequest(
+        agent_name=agent_name,
+        room=room,
+        metadata=metadata,
+        restart_policy=out.RESTART_POLICIES[restart_policy],
+        deployment=deployment,
+        attributes=attributes,
+    )
+    created = call(settings(url, api_key, api_secret, timeout), lambda s: s.create_dispatch(req))
+    click.echo(out.json_text(created) if as_json else out.details(created))
+
+
+@main.command(name="list")
+@click.option("--room", required=True, help="Room whose dispatches to list.")
+@connection_options
+@json_option
+def list_(
+    room: str, url: str | None, api_key: str | None, api_secret: str | None, timeout: float, as_json: bool
+) -> None:
+    """List the dispatches of a room."""
+    found = call(settings(url, api_key, api_secret, timeout), lambda s: s.list_dispatch(room))
+    if as_json:
+        click.echo(out.json_text(ListAgentDispatchResponse(agent_dispatches=found)))
+    else:
+        click.echo(out.table(found))
+
+
+@main.command()
+@click.option("--room", required=True, help="Room of the dispatch.")
+@click.option("--id", "dispatch_id", required=True, help="Dispatch id (AD_...).")
+@connection_options
+@json_option
+def get(
+    room: str,
+    dispatch_id: str,
+    url: str | None,
+    api_key: str | None,
+    api_secret: str | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Show one dispatch; exit status 1 when the room has no dispatch with that id."""
+    found = call(settings(url, api_key, api_secret, timeout), lambda s: s.get_dispatch(dispatch_id, room))
+    if found is None:
+        err = TwirpError(TwirpErrorCode.NOT_FOUND, f"room {room!r} has no dispatch {dispatch_id!r}")
+        raise click.ClickException(str(err))
+    click.echo(out.json_text(found) if as_json else out.details(found))
+
+
+@main.command()
+@click.option("--room", required=True, help="Room of the dispatch.")
+@click.option("--id", "dispatch_id", required=True, help="Dispatch id (AD_...).")
+@connection_options
+@json_option
+def delete(
+    room: str,
+    dispatch_id: str,
+    url: str | None,
+    api_key: str | None,
+    api_secret: str | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Delete a dispatch and show it as it was."""
+    deleted = call(
+        settings(url, api_key, api_secret, timeout), lambda s: s.delete_dispatch(dispatch_id, room)
+    )
+    click.echo(out.json_text(deleted) if as_json else out.details(deleted))
+
+
+main.add_command(serve)
+main.add_command(demo)

@@ -1,0 +1,21 @@
+"""A local stand-in for livekit-server's AgentDispatchService, for trying the client and for tests.
+
+    async with LocalDispatchServer() as server:
+        async with server.connect() as dispatch:
+            ...
+
+pytest users can enable ready-made fixtures with
+``pytest_plugins = ["dispatch_client.testing.pytest_plugin"]`` (needs pytest-asyncio).
+"""
+
+from ._server import DEFAULT_API_KEY, MAX_BODY_BYTES, LocalDispatchServer
+from ._state import MAX_ATTRIBUTES_BYTES, MAX_DEPLOYMENT_BYTES, MAX_METADATA_BYTES
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "MAX_ATTRIBUTES_BYTES",
+    "MAX_BODY_BYTES",
+    "MAX_DEPLOYMENT_BYTES",
+    "MAX_METADATA_BYTES",
+    "LocalDispatchServer",
+]

@@ -1,0 +1,106 @@
+"""Access tokens checked as livekit-server checks them: HS256, a known ``iss``, ``exp``, a minute's leeway."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+
+import jwt
+from jwt.algorithms import HMACAlgorithm
+from jwt.utils import base64url_decode
+
+__all__ = ["LEEWAY_SECONDS", "Grant", "TokenRejected", "TokenVerifier"]
+
+LEEWAY_SECONDS = 60
+BEARER = "Bearer "
+
+
+class TokenRejected(Exception):
+    """The token cannot be used; the message is the plain-text body of the 401."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Grant:
+    """The part of a verified token's ``video`` grant the dispatch API looks at."""
+
+    room_admin: bool
+    room: str
+
+
+def _number(claims: Mapping[str, object], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TokenRejected(f"invalid token: {name} is not a number")
+    return float(value)
+
+
+class TokenVerifier:
+    """Verifies ``Authorization: Bearer`` tokens against a set of API keys and secrets.
+
+    The signature is checked with pyjwt's HMAC implementation directly: the secrets of
+    development servers (``secret``) are short, and pyjwt warns about those on every
+    decode, which is the client's business, not the server's. ``clock`` gives Unix seconds.
+    """
+
+    def __init__(self, keys: Mapping[str, str], *, clock: Callable[[], float]) -> None:
+        self._hs256 = HMACAlgorithm(HMACAlgorithm.SHA256)
+        self._keys = {key: self._hs256.prepare_key(secret) for key, secret in keys.items()}
+        self._clock = clock
+
+    def grant(self, authorization: str | None, query_token: str | None = None) -> Grant | None:
+        """The grant of the request's token, ``None`` when it has none; TokenRejected if it is bad.
+
+        As in livekit-server, a token comes from the ``Authorization`` header, or when that
+        is absent from the ``access_token`` query parameter.
+        """
+        if authorization:
+            if not authorization.startswith(BEARER):
+                raise TokenRejected("invalid authorization header: it must start with 'Bearer '")
+            token = authorization[len(BEARER) :]
+        else:
+            token = query_token or ""
+        if not token:
+            return None
+        return self._verify(token)
+
+    def _verify(self, token: str) -> Grant:
+        try:
+            header = jwt.get_unverified_header(token)
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as e:
+            raise TokenRejected("invalid authorization token") from e
+        api_key = claims.get("iss")
+        key = self._keys.get(api_key) if isinstance(api_key, str) else None
+        if key is None:
+            raise TokenRejected(f"invalid API key: {api_key}")
+        if header.get("alg") != "HS256":
+            raise TokenRejected(f"invalid token: unsupported algorithm {header.get('alg')!r}")
+        signing_input, _, signature = token.rpartition(".")
+        try:
+            valid = self._hs256.verify(signing_input.encode(), key, base64url_decode(signature))
+        except (ValueError, TypeError):
+            valid = False
+        if not valid:
+            raise TokenRejected("invalid token: signature does not match")
+        self._check_times(claims)
+        video = claims.get("video")
+        if not isinstance(video, dict):
+            return Grant(room_admin=False, room="")
+        room = video.get("room")
+        return Grant(room_admin=video.get("roomAdmin") is True, room=room if isinstance(room, str) else "")
+
+    def _check_times(self, claims: Mapping[str, object]) -> None:
+        now = self._clock()
+        exp = _number(claims, "exp")
+        if exp is None:
+            raise TokenRejected("invalid token: exp is required")
+        if now - LEEWAY_SECONDS > exp:
+            raise TokenRejected("invalid token: token is expired")
+        nbf = _number(claims, "nbf")
+        if nbf is not None and now + LEEWAY_SECONDS < nbf:
+            raise TokenRejected("invalid token: token is not valid yet")
+        iat = _number(claims, "iat")
+        if iat is not None and now + LEEWAY_SECONDS < iat:
+            raise TokenRejected("invalid token: token issued in the future")

@@ -1,0 +1,220 @@
+"""The dispatch-client command: click's runner for breadth, real processes for the entry points."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from fake_livekit import unused_port
+from local_helpers import KEY, SECRET, server_in_thread
+
+from dispatch_client.cli import main
+from dispatch_client.testing import LocalDispatchServer
+
+SCRIPT = Path(sys.executable).with_name("dispatch-client")
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[LocalDispatchServer]:
+    with server_in_thread() as server:
+        yield server
+
+
+@pytest.fixture
+def env(running: LocalDispatchServer) -> dict[str, str]:
+    return {"LIVEKIT_URL": running.url, "LIVEKIT_API_KEY": KEY, "LIVEKIT_API_SECRET": SECRET}
+
+
+def cli(env: dict[str, str], *args: str) -> Result:
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def test_create_get_list_delete_as_json(env: dict[str, str]) -> None:
+    created = cli(
+        env,
+        *("create", "--room", "cli-1", "--agent", "bot", "--metadata", '{"x": 1}'),
+        *("--attribute", "a=1", "--attribute", "b=x=y", "--deployment", "blue", "--restart-policy", "never"),
+        "--json",
+    )
+    assert created.exit_code == 0, created.output
+    dispatch = json.loads(created.stdout)
+    assert (dispatch["agent_name"], dispatch["room"], dispatch["metadata"]) == ("bot", "cli-1", '{"x": 1}')
+    assert (dispatch["attributes"], dispatch["deployment"]) == ({"a": "1", "b": "x=y"}, "blue")
+    assert dispatch["restart_policy"] == "JRP_NEVER"
+    assert dispatch["state"]["deleted_at"] == "0"
+
+    got = cli(env, "get", "--room", "cli-1", "--id", dispatch["id"], "--json")
+    assert (got.exit_code, json.loads(got.stdout)) == (0, dispatch)
+    listed = cli(env, "list", "--room", "cli-1", "--json")
+    assert (listed.exit_code, json.loads(listed.stdout)) == (0, {"agent_dispatches": [dispatch]})
+    deleted = cli(env, "delete", "--room", "cli-1", "--id", dispatch["id"], "--json")
+    assert deleted.exit_code == 0
+    assert json.loads(deleted.stdout)["state"]["deleted_at"] != "0"
+    assert json.loads(cli(env, "list", "--room", "cli-1", "--json").stdout) == {"agent_dispatches": []}
+
+
+def test_tables_by_default(env: dict[str, str]) -> None:
+    created = cli(env, "create", "--room", "cli-2", "--agent", "bot", "--metadata", "line\nbreak")
+    assert created.exit_code == 0
+    fields = dict(
+        line.split(None, 1) for line in created.stdout.splitlines() if not line.startswith("restart")
+    )
+    assert fields["agent"] == "bot"
+    assert fields["metadata"] == "line\\nbreak"
+    assert "restart policy  on-failure" in created.stdout
+    listed = cli(env, "list", "--room", "cli-2")
+    header, row = listed.stdout.splitlines()
+    assert header.split() == ["ID", "AGENT", "DEPLOYMENT", "RESTART", "CREATED", "JOBS", "METADATA"]
+    assert row.split()[:4] == [fields["id"], "bot", "-", "on-failure"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("get", "--room", "cli-3", "--id", "AD_nothere0000"), "not_found"),
+        (("delete", "--room", "cli-3", "--id", "AD_nothere0000"), "not_found"),
+        (("list", "--room", "never-used"), "not_found"),
+        (("create", "--room", "cli-3", "--agent", "a", "--deployment", "a_b"), "invalid_argument"),
+        (
+            ("list", "--room", "cli-3", "--api-secret", "a-wrong-secret-that-is-long-enough-0123456789"),
+            "unauthenticated",
+        ),
+    ],
+)
+def test_server_errors_exit_1_with_one_line(env: dict[str, str], args: tuple[str, ...], code: str) -> None:
+    cli(env, "create", "--room", "cli-3", "--agent", "seed")
+    result = cli(env, *args)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"Error: {code}: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("create", "--agent", "a"), "--room"),
+        (("create", "--room", "r", "--agent", "a", "--attribute", "novalue"), "KEY=VALUE"),
+        (("create", "--room", "r", "--agent", "a", "--restart-policy", "always"), "always"),
+        (("list", "--room", ""), "room_name"),
+        (("list", "--room", "r", "--url", "ftp://example.com"), "url"),
+        (("list", "--room", "r", "--timeout", "0"), "timeout"),
+        (("frobnicate",), "frobnicate"),
+    ],
+)
+def test_usage_errors_exit_2(env: dict[str, str], args: tuple[str, ...], says: str) -> None:
+    result = cli(env, *args)
+    assert result.exit_code == 2
+    assert says in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_settings_come_from_flags_or_the_environment(running: LocalDispatchServer) -> None:
+    missing = cli({}, "list", "--room", "r")
+    assert (missing.exit_code, "LIVEKIT_URL" in missing.stderr) == (2, True)
+    flags = ("--url", running.url, "--api-key", KEY, "--api-secret", SECRET)
+    created = cli({}, "create", "--room", "cli-4", "--agent", "a", *flags, "--json")
+    assert created.exit_code == 0
+    partial = cli({"LIVEKIT_URL": running.url, "LIVEKIT_API_KEY": KEY}, "list", "--room", "cli-4")
+    assert (partial.exit_code, "LIVEKIT_API_SECRET" in partial.stderr) == (2, True)
+
+
+def test_every_command_has_help(env: dict[str, str]) -> None:
+    top = cli(env, "--help")
+    for command in ("create", "list", "get", "delete", "serve", "demo"):
+        assert command in top.stdout
+        result = cli(env, command, "--help")
+        assert result.exit_code == 0
+        assert "--json" in result.stdout
+        if command != "serve":
+            assert "LIVEKIT_URL" in result.stdout
+
+
+def test_demo_against_a_given_server(env: dict[str, str], running: LocalDispatchServer) -> None:
+    result = cli(env, "demo", "--room", "demo-cli", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert (doc["server"], doc["room"]) == (running.url, "demo-cli")
+    assert [s["step"] for s in doc["steps"]] == [
+        "create",
+        "create",
+        "list",
+        "get",
+        "delete",
+        "list",
+        "delete",
+    ]
+    assert len(doc["steps"][2]["result"]["agent_dispatches"]) == 2
+    assert len(doc["steps"][5]["result"]["agent_dispatches"]) == 1
+    assert running.rooms()["demo-cli"] == []  # it cleaned up after itself
+
+
+def test_demo_starts_its_own_server() -> None:
+    result = cli({}, "demo")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Started a local dispatch server at http://127.0.0.1:" in out
+    for step in ("1. Create", "2. Create", "3. List", "4. Get", "5. Delete", "6. List", "7. Clean up"):
+        assert f"==> {step}" in out
+    assert out.rstrip().endswith("Done.")
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    for name in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"):
+        if env is None or name not in env:
+            full_env.pop(name, None)
+    return subprocess.run(args, env=full_env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_python_m_and_the_console_script(env: dict[str, str]) -> None:
+    created = run(
+        sys.executable, "-m", "dispatch_client", "create", "--room", "proc", "--agent", "a", "--json", env=env
+    )
+    assert (created.returncode, created.stderr) == (0, "")
+    dispatch = json.loads(created.stdout)
+    listed = run(str(SCRIPT), "list", "--room", "proc", "--json", env=env)
+    assert listed.returncode == 0
+    assert json.loads(listed.stdout) == {"agent_dispatches": [dispatch]}
+    assert run(str(SCRIPT), "--version").stdout.startswith("dispatch-client, version ")
+
+
+def test_connection_refused_is_one_line_and_exit_1() -> None:
+    flags = ("--url", f"http://127.0.0.1:{unused_port()}", "--api-key", KEY, "--api-secret", SECRET)
+    result = run(str(SCRIPT), "list", "--room", "r", *flags)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: unavailable: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_with_the_development_defaults() -> None:
+    proc = subprocess.Popen(
+        [str(SCRIPT), "serve", "--port", "0", "--json"],
+        env={k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        announced = json.loads(proc.stdout.readline())
+        assert announced["api_key"] == "devkey"
+        dev = {"LIVEKIT_URL": announced["url"], "LIVEKIT_API_KEY": "devkey", "LIVEKIT_API_SECRET": "secret"}
+        created = run(str(SCRIPT), "create", "--room", "served", "--agent", "a", "--json", env=dev)
+        assert created.returncode == 0, created.stderr
+        assert json.loads(created.stdout)["room"] == "served"
+        # pyjwt's advice about the short development secret, shown as one line.
+        assert [line.split(":")[0] for line in created.stderr.splitlines()] == ["warning"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "Traceback" not in err

@@ -1,0 +1,185 @@
+"""LocalDispatchServer's token checks (livekit-server's rules) and its binary protobuf reader."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+from livekit.protocol import agent_dispatch as pb
+from local_helpers import KEY, NOW, SECRET, fixed_clock, post, token
+
+from dispatch_client import CreateAgentDispatchRequest
+from dispatch_client.testing import LocalDispatchServer
+from dispatch_client.testing._protobuf import WireError, decode
+
+BODY = b'{"room":"r","agent_name":"a"}'
+
+
+@pytest.fixture
+async def local() -> AsyncIterator[LocalDispatchServer]:
+    async with LocalDispatchServer(KEY, SECRET, clock=fixed_clock) as server:
+        yield server
+
+
+def bearer(**options: object) -> dict[str, str]:
+    return {"Authorization": "Bearer " + token(now=NOW, **options)}  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"Authorization": "Basic dXNlcjpwYXNz"}, id="not-bearer"),
+        pytest.param({"Authorization": "bearer " + token(now=NOW)}, id="lowercase-bearer"),
+        pytest.param({"Authorization": "Bearer not.a.jwt"}, id="unparseable"),
+        pytest.param(
+            bearer(
+                key="APIother", secret="another-secret-that-is-long-enough-for-every-algorithm-0123456789"
+            ),
+            id="unknown-key",
+        ),
+        pytest.param(
+            bearer(secret="a-different-secret-for-the-same-key-long-enough-for-hs512-0123456789"),
+            id="bad-signature",
+        ),
+        pytest.param(bearer(algorithm="HS512"), id="hs512"),
+        pytest.param(bearer(exp=None), id="no-exp"),
+        pytest.param(bearer(exp="tomorrow"), id="exp-not-a-number"),
+        pytest.param(bearer(exp=NOW - 61), id="expired"),
+        pytest.param(bearer(nbf=NOW + 61), id="not-yet-valid"),
+        pytest.param(bearer(iat=NOW + 61), id="issued-in-the-future"),
+    ],
+)
+async def test_bad_tokens_get_a_plain_401(
+    local: LocalDispatchServer, session: aiohttp.ClientSession, headers: dict[str, str]
+) -> None:
+    answer = await post(session, local.url, "CreateDispatch", BODY, headers=headers)
+    assert (answer.status, answer.content_type) == (401, "text/plain; charset=utf-8")
+    assert answer.body.startswith(b"invalid")
+    assert local.rooms() == {}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(bearer(exp=NOW - 59), id="expired-within-leeway"),
+        pytest.param(bearer(nbf=NOW + 59), id="early-within-leeway"),
+        pytest.param(bearer(nbf=None), id="no-nbf"),
+    ],
+)
+async def test_leeway_of_one_minute(
+    local: LocalDispatchServer, session: aiohttp.ClientSession, headers: dict[str, str]
+) -> None:
+    answer = await post(session, local.url, "CreateDispatch", BODY, headers=headers)
+    assert answer.status == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(bearer(admin=False), id="no-room-admin"),
+        pytest.param(bearer(admin="true"), id="room-admin-not-a-bool"),
+        pytest.param(bearer(room="other"), id="other-room"),
+        pytest.param(bearer(video=None), id="no-video-grant"),
+        pytest.param({"Authorization": ""}, id="no-token"),
+    ],
+)
+async def test_grants_without_the_room_are_twirp_unauthenticated(
+    local: LocalDispatchServer, session: aiohttp.ClientSession, headers: dict[str, str]
+) -> None:
+    answer = await post(session, local.url, "CreateDispatch", BODY, headers=headers)
+    assert (answer.status, answer.content_type) == (401, "application/json")
+    assert answer.json() == {"code": "unauthenticated", "msg": "permissions denied"}
+
+
+async def test_token_in_the_query_when_there_is_no_header(
+    local: LocalDispatchServer, session: aiohttp.ClientSession
+) -> None:
+    path = f"/twirp/livekit.AgentDispatchService/CreateDispatch?access_token={token(now=NOW)}"
+    answer = await post(session, local.url, "", BODY, headers={"Authorization": ""}, path=path)
+    assert answer.status == 200
+
+
+async def test_tokens_are_checked_before_routing(
+    local: LocalDispatchServer, session: aiohttp.ClientSession
+) -> None:
+    bad = await post(session, local.url, "NoSuchMethod", BODY, headers=bearer(exp=NOW - 3600))
+    assert (bad.status, bad.content_type) == (401, "text/plain; charset=utf-8")
+    good = await post(session, local.url, "NoSuchMethod", BODY, headers=bearer())
+    assert (good.status, good.code) == (404, "bad_route")
+
+
+async def test_protobuf_requests_get_protobuf_answers(
+    local: LocalDispatchServer, session: aiohttp.ClientSession
+) -> None:
+    req = pb.CreateAgentDispatchRequest(agent_name="a", room="r", metadata="m", attributes={"k": "v"})
+    created = await post(
+        session,
+        local.url,
+        "CreateDispatch",
+        req.SerializeToString(),
+        content_type="application/protobuf",
+        headers=bearer(),
+    )
+    assert (created.status, created.content_type) == (200, "application/protobuf")
+    dispatch = pb.AgentDispatch.FromString(created.body)
+    assert (dispatch.agent_name, dispatch.room, dispatch.metadata, dict(dispatch.attributes)) == (
+        "a",
+        "r",
+        "m",
+        {"k": "v"},
+    )
+    garbage = await post(
+        session,
+        local.url,
+        "ListDispatch",
+        b"\x12\x05ab",
+        content_type="application/protobuf",
+        headers=bearer(),
+    )
+    assert (garbage.status, garbage.content_type) == (400, "application/json")
+    assert garbage.json() == {"code": "malformed", "msg": "the protobuf request could not be decoded"}
+
+
+WIRE_CASES = [
+    b"",
+    b"\x0a\x01a\x12\x01r",  # agent_name, room
+    b"\x12\x01r\x12\x01s",  # the last value wins
+    b"\x20\x01",  # restart_policy NEVER
+    b"\x20\x09",  # an enum number without a name
+    b"\x20\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",  # -1 as a 10-byte varint
+    b"\x32\x06\x0a\x01k\x12\x01v\x32\x04\x0a\x02k2",  # map entries, one without a value
+    b"\x32\x00",  # an empty map entry
+    b"\x10\x01",  # room sent as a varint: kept as an unknown field
+    b"\x7a\x01x\x9d\x01abcd\xa1\x01abcdefgh",  # unknown fields of every size
+    b"\x5b\x08\x01\x5c\x12\x01r",  # an unknown group
+    b"\xff",  # a truncated tag
+    b"\x00\x01",  # field number 0
+    b"\x12\x05ab",  # a length past the end
+    b"\x12\x02\xff\xfe",  # invalid UTF-8
+    b"\x32\x03\x0a\x01\xff",  # invalid UTF-8 in a map key
+    b"\x0a",  # a missing length
+    b"\x0e",  # wire type 6
+    b"\x5b\x08\x01",  # a group that never ends
+    b"\x5c",  # the end of a group that never began
+]
+
+
+@pytest.mark.parametrize("data", WIRE_CASES, ids=[d.hex() or "empty" for d in WIRE_CASES])
+def test_binary_reader_agrees_with_google_protobuf(data: bytes) -> None:
+    try:
+        theirs = pb.CreateAgentDispatchRequest.FromString(data)
+    except ProtobufDecodeError:
+        with pytest.raises(WireError):
+            decode(CreateAgentDispatchRequest, data)
+        return
+    ours = decode(CreateAgentDispatchRequest, data)
+    theirs.DiscardUnknownFields()
+    assert pb.CreateAgentDispatchRequest.FromString(bytes(ours)) == theirs
+
+
+def test_varints_beyond_64_bits_are_refused() -> None:
+    # Go's protowire refuses a tenth varint byte above 1; Python's upb reads it, truncated.
+    with pytest.raises(WireError, match="64 bits"):
+        decode(CreateAgentDispatchRequest, b"\x20" + b"\xff" * 9 + b"\x7f")

@@ -1,0 +1,50 @@
+"""The pytest fixtures shipped for users: in this suite, and in a user's project in strict mode."""
+
+from __future__ import annotations
+
+import pytest
+
+from dispatch_client import AgentDispatchService, CreateAgentDispatchRequest, TwirpError, TwirpErrorCode
+from dispatch_client.testing import LocalDispatchServer
+
+
+async def test_fixtures_give_a_server_and_a_connected_client(
+    dispatch_server: LocalDispatchServer, dispatch_service: AgentDispatchService
+) -> None:
+    assert dispatch_service.url == dispatch_server.url
+    created = await dispatch_service.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+    assert [d.id for d in dispatch_server.rooms()["r"]] == [created.id]
+
+
+async def test_each_test_gets_an_empty_server(dispatch_service: AgentDispatchService) -> None:
+    with pytest.raises(TwirpError) as err:
+        await dispatch_service.list_dispatch("r")  # the test above made room r on its own server
+    assert err.value.code is TwirpErrorCode.NOT_FOUND
+
+
+USER_TEST = """
+import pytest
+from dispatch_client import CreateAgentDispatchRequest
+
+pytest_plugins = ["dispatch_client.testing.pytest_plugin"]
+
+
+@pytest.mark.asyncio
+async def test_my_dispatch_logic(dispatch_service, dispatch_server):
+    req = CreateAgentDispatchRequest(agent_name="bot", room="lobby")
+    created = await dispatch_service.create_dispatch(req)
+    assert [d.id for d in await dispatch_service.list_dispatch("lobby")] == [created.id]
+    assert dispatch_server.api_key == "devkey"
+
+
+@pytest.mark.asyncio
+async def test_fresh_state(dispatch_server):
+    assert dispatch_server.rooms() == {}
+"""
+
+
+def test_a_user_project_in_strict_mode(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=USER_TEST)
+    pytester.makeini("[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n")
+    result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
