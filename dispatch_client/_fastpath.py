@@ -16,6 +16,7 @@ the general decoder; the tests check that both give equal messages.
 from __future__ import annotations
 
 import itertools
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,8 +113,8 @@ def _field_source(f: FieldInfo, ns: dict[str, Any], n: int) -> str:
         return f"    m.{f.attr} = G{n}(v{n})"
     cond, value = (re.sub(r"\bv\b", f"v{n}", part) for part in case)
     if f.proto_type == "message" and not f.repeated:
-        return f"    m.{f.attr} = {value} if {cond} else None if v{n} is None else G{n}(v{n})"
-    return f"    m.{f.attr} = {value} if {cond} else G{n}(v{n})"
+        return f"    m.{f.attr} = ({value}) if {cond} else None if v{n} is None else G{n}(v{n})"
+    return f"    m.{f.attr} = ({value}) if {cond} else G{n}(v{n})"
 
 
 def _nested(cls: type[betterproto2.Message], ns: dict[str, Any], name: str) -> Callable[[Any], Any]:
@@ -142,25 +143,35 @@ def compile_decoder(
     raises instead, for use inside a parent's fast decoder, which then falls back as a whole
     (so an error message names the full path, as the general decoder writes it).
     """
+    # The keys as orjson hands them out: it caches key strings, so looking them up in a
+    # parsed object mostly compares by identity, not character by character.
+    keys = list(orjson.loads(orjson.dumps(dict.fromkeys(f.key for f in fields))))
     ns: dict[str, Any] = {
         "cls": cls,
         "new": object.__new__,
         "Fallback": _Fallback,
-        # The keys as orjson hands them out: it caches key strings, so the comparison with
-        # a parsed object's keys is mostly by identity, not character by character.
-        "KEYS": tuple(orjson.loads(orjson.dumps(dict.fromkeys(f.key for f in fields)))),
-        "KNOWN": frozenset(f.key for f in fields),
+        "ALL": operator.itemgetter(*keys) if keys else None,
+        "KNOWN": frozenset(keys),
         "ALTERNATE": alternate_keys,
     }
-    names = "".join(f"v{n}, " for n in range(len(fields)))
+    names = ", ".join(f"v{n}" for n in range(len(fields)))
     body = [
         "def strict(obj):",
         "    if type(obj) is not dict:",
         "        raise Fallback",
-        # Every field, in declaration order, as EmitUnpopulated writes them: one unpacking.
-        f"    if len(obj) == {len(fields)} and tuple(obj) == KEYS:",
-        f"        {names} = obj.values()" if fields else "        pass",
-        "    else:",
+        # Exactly the known keys, as EmitUnpopulated writes them: one lookup of all of them.
+        f"    exact = len(obj) == {len(fields)}",
+    ]
+    if fields:
+        body += [
+            "    if exact:",
+            "        try:",
+            f"            {names} = ALL(obj)",  # one key: the value itself; more: a tuple
+            "        except KeyError:",
+            "            exact = False",
+        ]
+    body += [
+        "    if not exact:",
         "        if not obj.keys() <= KNOWN and not ALTERNATE.isdisjoint(obj):",
         "            raise Fallback  # camelCase keys: the general decoder checks for duplicates",
         "        get = obj.get",

@@ -104,6 +104,8 @@ def test_other_forms_read_as_the_general_decoder_reads_them(body: bytes) -> None
         (JobState, b'{"status": true}'),
         (JobState, b'{"error": "a", "error_": 1, "started_at": "x"}'),
         (Room, b'{"version": []}'),
+        (Room, b'{"enabled_codecs": {"mime": {}}}'),
+        (Room, b'{"enabled_codecs": "ab"}'),
         (Room, b'{"enabled_codecs": [null]}'),
         (Room, b'{"enabled_codecs": [{"mime": 1}]}'),
         (Room, b'{"max_participants": 4294967296}'),
@@ -182,3 +184,13 @@ def test_garbage_collector_is_paused_for_large_bodies_only_and_resumed() -> None
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize(("old", "new"), [("worker_id", "future_field"), ("worker_id", "workerId")])
+def test_as_many_keys_as_fields_but_not_the_same_ones(old: str, new: str) -> None:
+    state = JobState(status=JobStatus.JS_RUNNING, started_at=5, worker_id="w", agent_id="a")
+    full = orjson.loads(encode(state, emit_unpopulated=True))
+    assert len(full) == len(JobState.__dataclass_fields__)
+    renamed = orjson.dumps({new if k == old else k: v for k, v in full.items()})
+    assert decode(JobState, renamed) == general(JobState, renamed)
+    assert decode(JobState, renamed).worker_id == ("" if new == "future_field" else "w")
