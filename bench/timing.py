@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import cProfile
-import gc
 import pstats
 import statistics
-import tracemalloc
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from time import perf_counter
 
+import orjson
 from google.protobuf import json_format
 from livekit.protocol import agent_dispatch as pb
 from payloads import list_response, our_create_request, their_create_request
@@ -17,6 +20,8 @@ from results import Row
 
 from dispatch_client import ListAgentDispatchResponse
 from dispatch_client._codec import decode, encode
+
+HERE = Path(__file__).resolve().parent
 
 
 def _batch_size(fn: Callable[[], object], budget: float) -> int:
@@ -54,6 +59,8 @@ def _decoders(binary: bytes, data: bytes) -> dict[str, Callable[[], object]]:
         "ours": lambda: decode(ListAgentDispatchResponse, data),
         "json_format": lambda: json_format.Parse(data, theirs()),
         "binary": lambda: theirs.FromString(binary),
+        # Not a decoder: the JSON parse alone, the floor under any JSON client's decode.
+        "orjson.loads": lambda: orjson.loads(data),
     }
 
 
@@ -74,6 +81,18 @@ def decode_rows(rounds: int) -> list[Row]:
                 us["binary"],
                 t["binary"] / t["ours"],
                 "",
+            )
+        )
+        share = t["orjson.loads"] / t["ours"]
+        rows.append(
+            Row(
+                "  ... of which the JSON parse alone",
+                us["orjson.loads"],
+                "json_format.Parse",
+                us["json_format"],
+                t["json_format"] / t["orjson.loads"],
+                "",
+                f"floor: orjson.loads is {share:.0%} of our decode",
             )
         )
     return rows
@@ -106,24 +125,27 @@ def encode_rows(rounds: int) -> list[Row]:
     ]
 
 
-def _peak_mib(fn: Callable[[], object]) -> float:
-    gc.collect()
-    tracemalloc.start()
-    try:
-        result = fn()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    del result
-    return peak / 2**20
+def _peak_mib(contender: str, body: Path) -> float:
+    out = subprocess.run(
+        [sys.executable, str(HERE / "memory.py"), contender, str(body)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=HERE,
+    )
+    return int(out.stdout) / 2**20
 
 
 def memory_rows() -> list[Row]:
     binary, data = list_response(1000)
-    ours = _peak_mib(lambda: decode(ListAgentDispatchResponse, data))
-    theirs = _peak_mib(lambda: json_format.Parse(data, pb.ListAgentDispatchResponse()))
-    upb = _peak_mib(lambda: pb.ListAgentDispatchResponse.FromString(binary))
-    label = f"peak memory: decode 1,000 dispatches (JSON {len(data) / 2**20:.1f} MiB) (MiB)"
+    with tempfile.TemporaryDirectory() as tmp:
+        json_body, binary_body = Path(tmp) / "list.json", Path(tmp) / "list.pb"
+        json_body.write_bytes(data)
+        binary_body.write_bytes(binary)
+        ours = _peak_mib("ours", json_body)
+        theirs = _peak_mib("json_format", json_body)
+        upb = _peak_mib("binary", binary_body)
+    label = f"peak RSS: decode 1,000 dispatches (JSON {len(data) / 2**20:.1f} MiB) (MiB)"
     return [
         Row(label, ours, "json_format.Parse", theirs, theirs / ours, ""),
         Row("  ... against binary protobuf (upb)", ours, "FromString", upb, upb / ours, ""),
