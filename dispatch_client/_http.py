@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import math
 
 import aiohttp
@@ -12,6 +13,8 @@ from yarl import URL
 from .errors import TwirpError, TwirpErrorCode
 
 __all__ = ["Reply", "post"]
+
+_STREAM_FROM_BYTES = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,10 +47,13 @@ async def post(
     are for messages.
     """
     status: int | None = None
+    # aiohttp writes a bytes body in one go and warns (ResourceWarning) above 1 MiB; a
+    # file-like body is streamed in chunks instead. A new one per attempt: it is consumed.
+    data: bytes | io.BytesIO = io.BytesIO(body) if len(body) > _STREAM_FROM_BYTES else body
     try:
         async with session.post(
             url,
-            data=body,
+            data=data,
             headers=headers,
             allow_redirects=False,
             raise_for_status=False,
@@ -56,8 +62,8 @@ async def post(
             timeout=aiohttp.ClientTimeout(total=remaining, ceil_threshold=math.inf),
         ) as resp:
             status = resp.status
-            data = await _read(resp, max_bytes)
-            return Reply(status, data, resp.headers.get("Location"), resp.headers.get("Retry-After"))
+            answer = await _read(resp, max_bytes)
+            return Reply(status, answer, resp.headers.get("Location"), resp.headers.get("Retry-After"))
     except asyncio.TimeoutError as e:
         raise TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, f"{method}: no answer within {timeout:g} s") from e
     except (aiohttp.ClientError, OSError) as e:

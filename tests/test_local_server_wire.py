@@ -194,8 +194,6 @@ async def test_body_of_exactly_10_mib_is_read(
     assert (answer.status, answer.json()["msg"]) == (400, "metadata size exceeds limits")
 
 
-# aiohttp advises (ResourceWarning) against sending a body this large as bytes, as our client does.
-@pytest.mark.filterwarnings("ignore:Sending a large body directly with raw bytes:ResourceWarning")
 async def test_client_sees_the_413_as_a_non_twirp_error(local: LocalDispatchServer) -> None:
     async with local.connect(timeout=30) as client:
         with pytest.raises(TwirpError) as err:
@@ -208,3 +206,17 @@ async def test_client_sees_the_413_as_a_non_twirp_error(local: LocalDispatchServ
             True,
         )
         assert await client.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+
+
+async def test_client_streams_a_body_over_1_mib_whole(local: LocalDispatchServer) -> None:
+    # Sent as a stream rather than as one bytes object (which aiohttp warns about, and warnings
+    # are errors here); the server must still get all of it to parse it and judge the metadata.
+    async with local.connect(timeout=30) as client:
+        with pytest.raises(TwirpError) as err:
+            await client.create_dispatch(
+                CreateAgentDispatchRequest(agent_name="a", room="r", metadata="m" * (2 << 20))
+            )
+        assert (err.value.code, err.value.message) == (
+            TwirpErrorCode.INVALID_ARGUMENT,
+            "metadata size exceeds limits",
+        )
