@@ -56,27 +56,33 @@ class RetryPolicy:
         return rand * min(self.max_backoff, ceiling)
 
 
-def should_retry(err: TwirpError, read_only: bool) -> bool:
+def should_retry(err: TwirpError, *, read_only: bool, repeatable: bool) -> bool:
     """True when trying the call again is safe and may help.
 
-    Every call carries one request id over all its attempts, so a server that deduplicates
-    on it acts once however many attempts reach it. Retried, for every method: a connection
-    that failed before any response came (refused, reset, closed unanswered), and answers
-    ``unavailable`` (502, 503, 504) and ``resource_exhausted`` (429). A call that only reads
-    is also retried when the answer is lost midway or cannot be parsed as HTTP. Never
-    retried: the call's timeout, TLS and certificate failures, and every other answer
-    (``internal``, other 4xx, ...).
+    ``repeatable`` says that a second arrival of the same call cannot act twice: a read, or
+    a create, whose every attempt carries the call's one request id for a server that
+    deduplicates on it. Retried for every call: a connection that could not be made at all,
+    and the refusals 503 (``unavailable``) and 429 (``resource_exhausted``), which mean that
+    nothing was done. Retried only when repeatable: a connection closed before any answer,
+    and a proxy's 502 or 504, after which the server may have acted (a delete that did its
+    work would otherwise come back as ``not_found``). Retried only for reads: an answer lost
+    midway or one that is not HTTP. Never retried: the call's timeout, TLS and certificate
+    failures, and every other answer (``internal``, other 4xx, ...).
     """
     if err.code is TwirpErrorCode.DEADLINE_EXCEEDED:
         return False
     cause = err.__cause__
     if isinstance(cause, aiohttp.ClientSSLError):
         return False  # a certificate or TLS setup problem does not go away on retry
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        return True  # no connection: the request never left
     if isinstance(cause, (aiohttp.ClientConnectionError, OSError)) and err.status is None:
-        return True  # refused, reset or closed before any answer came
+        return repeatable  # reset or closed before any answer: it may have been acted on
     if isinstance(cause, aiohttp.ClientError):
         return read_only  # an answer lost midway, or one that is not HTTP
-    return err.code in (TwirpErrorCode.UNAVAILABLE, TwirpErrorCode.RESOURCE_EXHAUSTED)
+    if err.code not in (TwirpErrorCode.UNAVAILABLE, TwirpErrorCode.RESOURCE_EXHAUSTED):
+        return False
+    return repeatable or err.status in (429, 503)
 
 
 def retry_after(value: str | None, now: float) -> float | None:

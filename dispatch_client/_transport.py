@@ -35,6 +35,9 @@ SERVICE = "livekit.AgentDispatchService"
 USER_AGENT = f"dispatch-client/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
 METHODS = ("CreateDispatch", "DeleteDispatch", "ListDispatch")
 READ_ONLY = frozenset({"ListDispatch"})
+# Safe to send twice: reads, and creates (deduplicated by the request id). Not a delete:
+# the second one of a delete that was done answers not_found.
+REPEATABLE = frozenset({"ListDispatch", "CreateDispatch"})
 _SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
 
@@ -126,7 +129,7 @@ class Transport:
             raise ValueError(f"cannot encode {type(request).__name__} as JSON: {e}") from e
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        read_only = method in READ_ONLY
+        read_only, repeatable = method in READ_ONLY, method in REPEATABLE
         attempt = 1
         while True:
             started = loop.time()
@@ -150,7 +153,9 @@ class Transport:
             now = loop.time()
             outcome = f"HTTP {err.status} {err.code}" if err.status is not None else f"no answer ({err.code})"
             self._log_attempt(method, attempt, outcome, now - started, request_id)
-            if attempt >= self._retry.attempts or not should_retry(err, read_only):
+            if attempt >= self._retry.attempts or not should_retry(
+                err, read_only=read_only, repeatable=repeatable
+            ):
                 raise _redacted(err, token)
             delay = self._retry.backoff(attempt, self._rand()) if wait is None else wait
             # A retry that would get less time than the failed attempt took, or under a

@@ -110,20 +110,22 @@ async def test_answers_that_are_not_retried(
 
 
 @pytest.mark.parametrize(
-    ("status", "body"),
+    ("status", "body", "delete_retried"),
     [
-        (503, '{"code":"unavailable","msg":"x"}'),
-        (503, "<html>no healthy upstream</html>"),
-        (502, "bad gateway"),
-        (504, "gateway timeout"),
-        (429, '{"code":"resource_exhausted","msg":"x"}'),
-        (429, "slow down"),
-        (500, '{"code":"unavailable","msg":"the server says so"}'),
+        (503, '{"code":"unavailable","msg":"x"}', True),
+        (503, "<html>no healthy upstream</html>", True),
+        (502, "bad gateway", False),
+        (504, "gateway timeout", False),
+        (429, '{"code":"resource_exhausted","msg":"x"}', True),
+        (429, "slow down", True),
+        (500, '{"code":"unavailable","msg":"the server says so"}', False),
     ],
 )
-async def test_answers_that_are_retried_for_every_method(
-    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit, status: int, body: str
+async def test_answers_that_are_retried(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit, status: int, body: str, delete_retried: bool
 ) -> None:
+    # Creates and reads are retried on every such answer; a delete only on the refusals (503,
+    # 429) that say nothing was done, since a second delete of one that was done is not_found.
     sleeps = Sleeps()
     svc = make(session, url, sleeps, retry=STEADY)
     fake.respond_with(answer(status, body))
@@ -131,9 +133,17 @@ async def test_answers_that_are_retried_for_every_method(
     fake.respond_with(answer(status, body))
     assert await svc.get_dispatch(created.id, "r") == created
     fake.respond_with(answer(status, body))
-    assert (await svc.delete_dispatch(created.id, "r")).id == created.id
-    assert len(fake.requests) == 6
-    assert sleeps.calls == [0.1, 0.1, 0.1]
+    if delete_retried:
+        assert (await svc.delete_dispatch(created.id, "r")).id == created.id
+        assert len(fake.requests) == 6
+        assert sleeps.calls == [0.1, 0.1, 0.1]
+    else:
+        with pytest.raises(TwirpError) as err:
+            await svc.delete_dispatch(created.id, "r")
+        assert err.value.status == status
+        assert len(fake.requests) == 5
+        assert sleeps.calls == [0.1, 0.1]
+        assert [d.id for d in await svc.list_dispatch("r")] == [created.id]
 
 
 async def test_connection_refused_is_retried(session: aiohttp.ClientSession) -> None:
@@ -146,18 +156,33 @@ async def test_connection_refused_is_retried(session: aiohttp.ClientSession) -> 
     assert sleeps.calls == [0.1, 0.2]
 
 
-async def test_a_connection_closed_before_the_answer_is_retried_for_every_method(
+async def test_a_connection_closed_before_the_answer_is_retried_except_for_deletes(
     session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
 ) -> None:
     sleeps = Sleeps()
     svc = make(session, url, sleeps, retry=STEADY)
     fake.respond_with(drop)
     created = await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
-    fake.respond_with(drop, drop)
-    assert (await svc.delete_dispatch(created.id, "r")).id == created.id
+    fake.respond_with(drop)
+    assert await svc.list_dispatch("r") == [created]
+    assert len(fake.requests) == 4
+    assert sleeps.calls == [0.1, 0.1]
+    # The server may have deleted it before the connection dropped: no second delete.
+    fake.respond_with(drop)
+    with pytest.raises(TwirpError) as err:
+        await svc.delete_dispatch(created.id, "r")
+    assert (err.value.code, err.value.status) == (TwirpErrorCode.UNAVAILABLE, None)
     assert len(fake.requests) == 5
-    assert len({r.headers["X-Livekit-Request-Id"] for r in fake.requests}) == 2
-    assert sleeps.calls == [0.1, 0.1, 0.2]
+    assert sleeps.calls == [0.1, 0.1]
+
+
+async def test_a_delete_is_retried_when_no_connection_could_be_made(session: aiohttp.ClientSession) -> None:
+    sleeps = Sleeps()
+    svc = make(session, f"http://127.0.0.1:{unused_port()}", sleeps, retry=STEADY)
+    with pytest.raises(TwirpError) as err:
+        await svc.delete_dispatch("AD_x", "r")
+    assert (err.value.code, err.value.status) == (TwirpErrorCode.UNAVAILABLE, None)
+    assert sleeps.calls == [0.1, 0.2]
 
 
 async def test_an_answer_lost_midway_is_retried_only_for_reads(
