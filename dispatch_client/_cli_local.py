@@ -76,7 +76,12 @@ def serve(host: str, port: int, api_key: str | None, api_secret: str | None, as_
     It answers as livekit-server does (Twirp JSON and protobuf, token checks,
     validation and limits). With --json the first line printed is {"url": ..., "api_key": ...}.
     """
-    server = LocalDispatchServer(api_key or DEFAULT_API_KEY, api_secret or DEV_SECRET, host=host, port=port)
+    try:
+        server = LocalDispatchServer(
+            api_key or DEFAULT_API_KEY, api_secret or DEV_SECRET, host=host, port=port
+        )
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
     with contextlib.suppress(KeyboardInterrupt):
         run(_serve(server, host, port, as_json, dev_secret=not api_secret))
 

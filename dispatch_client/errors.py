@@ -148,8 +148,16 @@ def _twirp_body(body: bytes) -> tuple[TwirpErrorCode, str, dict[str, str]] | Non
     raw_meta = obj.get("meta")
     meta: dict[str, str] = {}
     if isinstance(raw_meta, dict):
-        meta = {str(k): v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in raw_meta.items()}
+        meta = {str(k): v if isinstance(v, str) else _as_text(v) for k, v in raw_meta.items()}
     return code, msg, meta
+
+
+def _as_text(value: object) -> str:
+    """A non-string meta value as JSON text; orjson writes less deep nesting than it reads."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return repr(value)[:1000]
 
 
 def error_from_response(status: int, body: bytes, location: str | None = None) -> TwirpError:

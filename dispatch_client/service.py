@@ -117,7 +117,10 @@ class AgentDispatchService:
     async def list_dispatch(
         self, room_name: str, *, timeout: float | None = None, request_id: str | None = None
     ) -> list[AgentDispatch]:
-        """All dispatches of a room (an empty list when there are none)."""
+        """All dispatches of a room, or an empty list.
+
+        livekit-server answers ``not_found`` for a room that never had a dispatch.
+        """
         require_text("room_name", room_name)
         req = ListAgentDispatchRequest(room=room_name)
         resp = await self._transport.call(

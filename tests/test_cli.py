@@ -107,6 +107,7 @@ def test_server_errors_exit_1_with_one_line(env: dict[str, str], args: tuple[str
         (("list", "--room", "r", "--url", "ftp://example.com"), "url"),
         (("list", "--room", "r", "--timeout", "0"), "timeout"),
         (("frobnicate",), "frobnicate"),
+        (("serve", "--host", "", "--port", "0"), "host"),
     ],
 )
 def test_usage_errors_exit_2(env: dict[str, str], args: tuple[str, ...], says: str) -> None:

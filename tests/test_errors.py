@@ -190,6 +190,20 @@ async def test_meta_values_that_are_not_strings(service: AgentDispatchService, f
     assert err.value.meta == {"n": "1", "s": "x", "l": '[1,"a"]', "z": "null"}
 
 
+async def test_meta_nested_deeper_than_orjson_writes(
+    service: AgentDispatchService, fake: FakeLiveKit
+) -> None:
+    # orjson reads 1024 levels of nesting but writes only 254: the value is kept as text anyway.
+    deep = "[" * 300 + "]" * 300
+    fake.respond_with(
+        answer(500, f'{{"code":"internal","msg":"x","meta":{{"k":{deep}}}}}', "application/json")
+    )
+    with pytest.raises(TwirpError) as err:
+        await service.list_dispatch("r")
+    assert err.value.code is TwirpErrorCode.INTERNAL
+    assert err.value.meta["k"].startswith("[[[")
+
+
 async def test_a_redirect_with_a_twirp_body_is_still_a_redirect(
     service: AgentDispatchService, fake: FakeLiveKit
 ) -> None:

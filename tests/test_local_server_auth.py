@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -183,3 +184,26 @@ def test_varints_beyond_64_bits_are_refused() -> None:
     # Go's protowire refuses a tenth varint byte above 1; Python's upb reads it, truncated.
     with pytest.raises(WireError, match="64 bits"):
         decode(CreateAgentDispatchRequest, b"\x20" + b"\xff" * 9 + b"\x7f")
+
+
+@pytest.mark.parametrize("raw_token", [b"\xff\xfe.abc.def", b"a\xc3\xa9b.c.d"])
+async def test_token_bytes_that_are_not_text_get_a_plain_401(
+    local: LocalDispatchServer, raw_token: bytes
+) -> None:
+    # aiohttp's client will not send such bytes, so the request is written by hand.
+    host, port = local.url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = b'{"room":"r"}'
+    writer.write(
+        b"POST /twirp/livekit.AgentDispatchService/ListDispatch HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nAuthorization: Bearer " + raw_token + b"\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body
+    )
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401 ")
+    assert b"text/plain" in head
+    assert payload.startswith(b"invalid")

@@ -69,7 +69,7 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
             claims = jwt.decode(token, options={"verify_signature": False})
-        except jwt.PyJWTError as e:
+        except (jwt.PyJWTError, UnicodeError) as e:  # header bytes that are not text come as surrogates
             raise TokenRejected("invalid authorization token") from e
         api_key = claims.get("iss")
         key = self._keys.get(api_key) if isinstance(api_key, str) else None

@@ -108,7 +108,7 @@ def encoding_of(content_type: str, http_method: str, path: str) -> Encoding:
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
-    """The whole body, reading no more than ``limit`` + 1 bytes of it; BodyTooLarge past that."""
+    """The whole body; BodyTooLarge once more than ``limit`` bytes came (at most one chunk more is read)."""
     length = request.content_length
     if length is not None and length > limit:
         raise BodyTooLarge
