@@ -25,13 +25,14 @@ from ._retry import RetryPolicy, retry_after, should_retry
 from ._version import __version__
 from .errors import TwirpError, TwirpErrorCode, error_from_response
 
-__all__ = ["Transport", "base_url"]
+__all__ = ["METHODS", "REQUEST_ID_HEADER", "SERVICE", "Transport", "base_url"]
 
 M = TypeVar("M", bound=betterproto2.Message)
 _REDACTED = "[redacted]"
 logger = logging.getLogger("dispatch_client")
 
 SERVICE = "livekit.AgentDispatchService"
+REQUEST_ID_HEADER = "X-Livekit-Request-Id"
 USER_AGENT = f"dispatch-client/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
 METHODS = ("CreateDispatch", "DeleteDispatch", "ListDispatch")
 READ_ONLY = frozenset({"ListDispatch"})
@@ -184,7 +185,7 @@ class Transport:
             raise TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, f"{method}: the {timeout:g} s deadline passed")
         headers = dict(self._headers)
         headers["Authorization"] = "Bearer " + token
-        headers["X-Livekit-Request-Id"] = request_id
+        headers[REQUEST_ID_HEADER] = request_id
         # Lets the server bound its own work to what the caller will still wait for.
         headers["X-Twirp-Timeout-Ms"] = str(max(1, math.ceil(remaining * 1000)))
         return await post(

@@ -23,6 +23,7 @@ from .._generated.livekit import (
     ListAgentDispatchResponse,
 )
 from .._retry import RetryPolicy
+from .._transport import REQUEST_ID_HEADER
 from ..errors import TwirpError, TwirpErrorCode
 from ..service import DEFAULT_RETRY, DEFAULT_TIMEOUT, AgentDispatchService, connect
 from . import _twirp
@@ -35,7 +36,6 @@ logger = logging.getLogger("dispatch_client.testing")
 
 DEFAULT_API_KEY = "devkey"
 MAX_BODY_BYTES = 10 * 1024 * 1024
-REQUEST_ID_HEADER = "X-Livekit-Request-Id"
 _REQUESTS = (CreateAgentDispatchRequest, DeleteAgentDispatchRequest, ListAgentDispatchRequest)
 _REQUEST_TYPES: dict[str, type[betterproto2.Message]] = {
     "CreateDispatch": CreateAgentDispatchRequest,

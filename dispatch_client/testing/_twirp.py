@@ -14,6 +14,7 @@ import betterproto2
 from aiohttp import web
 
 from .. import _codec
+from .._transport import METHODS, SERVICE
 from ..errors import TwirpError, TwirpErrorCode
 from . import _protobuf
 
@@ -35,9 +36,7 @@ M = TypeVar("M", bound=betterproto2.Message)
 Encoding = Literal["json", "protobuf"]
 JSON: Encoding = "json"
 PROTOBUF: Encoding = "protobuf"
-SERVICE = "livekit.AgentDispatchService"
 PATH_PREFIX = "/twirp"
-METHODS = ("CreateDispatch", "DeleteDispatch", "ListDispatch")
 _CONTENT_TYPES: dict[str, Encoding] = {"application/json": JSON, "application/protobuf": PROTOBUF}
 # Go's encoding/json escapes these in every string it writes.
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
