@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ import orjson
 
 from . import _cli_output as out
 from ._generated.livekit import CreateAgentDispatchRequest, JobRestartPolicy, ListAgentDispatchResponse
+from .errors import TwirpError, TwirpErrorCode
 from .service import AgentDispatchService
 
 __all__ = ["DEMO_ROOM", "run_demo"]
@@ -28,6 +30,23 @@ async def run_demo(service: AgentDispatchService, room: str, echo: Callable[[str
     values (``{"step": ..., "result": ...}``) for ``--json``.
     """
     steps: list[Any] = []
+    created: list[str] = []  # ids still to delete if a step fails
+    try:
+        return await _steps(service, room, echo, steps, created)
+    except Exception:
+        for dispatch_id in created:  # leave the server as it was found, as far as it lets us
+            with contextlib.suppress(TwirpError):
+                await service.delete_dispatch(dispatch_id, room)
+        raise
+
+
+async def _steps(
+    service: AgentDispatchService,
+    room: str,
+    echo: Callable[[str], None],
+    steps: list[Any],
+    created: list[str],
+) -> list[Any]:
 
     def show(title: str, step: str, text: str, msg: betterproto2.Message) -> None:
         echo(f"\n==> {len(steps) + 1}. {title}")
@@ -37,6 +56,7 @@ async def run_demo(service: AgentDispatchService, room: str, echo: Callable[[str
     greeter = await service.create_dispatch(
         CreateAgentDispatchRequest(agent_name="greeter", room=room, metadata='{"language": "en"}')
     )
+    created.append(greeter.id)
     show(f"Create a dispatch of agent 'greeter' in room {room!r}", "create", out.details(greeter), greeter)
     support = await service.create_dispatch(
         CreateAgentDispatchRequest(
@@ -46,6 +66,7 @@ async def run_demo(service: AgentDispatchService, room: str, echo: Callable[[str
             restart_policy=JobRestartPolicy.JRP_NEVER,
         )
     )
+    created.append(support.id)
     show(f"Create a dispatch of agent 'support' in room {room!r}", "create", out.details(support), support)
 
     listed = await service.list_dispatch(room)
@@ -55,10 +76,11 @@ async def run_demo(service: AgentDispatchService, room: str, echo: Callable[[str
 
     found = await service.get_dispatch(greeter.id, room)
     if found is None:
-        raise LookupError(f"dispatch {greeter.id} vanished from room {room!r}")
+        raise TwirpError(TwirpErrorCode.NOT_FOUND, f"dispatch {greeter.id} vanished from room {room!r}")
     show(f"Get dispatch {greeter.id}", "get", out.details(found), found)
 
     deleted = await service.delete_dispatch(support.id, room)
+    created.remove(support.id)
     show(f"Delete dispatch {support.id} (agent 'support')", "delete", out.details(deleted), deleted)
 
     listed = await service.list_dispatch(room)
@@ -70,5 +92,6 @@ async def run_demo(service: AgentDispatchService, room: str, echo: Callable[[str
     )
 
     cleaned = await service.delete_dispatch(greeter.id, room)
+    created.remove(greeter.id)
     show(f"Clean up: delete dispatch {greeter.id}", "delete", f"deleted {cleaned.id}", cleaned)
     return steps

@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from fake_livekit import unused_port
 from local_helpers import KEY, SECRET, server_in_thread
 
+from dispatch_client._demo import run_demo
 from dispatch_client.cli import main
 from dispatch_client.testing import LocalDispatchServer
 
@@ -219,3 +220,18 @@ def test_serve_with_the_development_defaults() -> None:
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("failing_step", [2, 4, 6])
+async def test_demo_deletes_what_it_created_when_a_step_fails(failing_step: int) -> None:
+    class StepFailed(Exception):
+        pass
+
+    def echo(line: str) -> None:
+        if line.startswith(f"\n==> {failing_step}."):
+            raise StepFailed(line)
+
+    async with LocalDispatchServer(KEY, SECRET) as server, server.connect() as service:
+        with pytest.raises(StepFailed):
+            await run_demo(service, "demo-fails", echo)
+        assert await service.list_dispatch("demo-fails") == []
