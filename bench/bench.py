@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import statistics
 import subprocess
 import sys
@@ -23,7 +24,7 @@ import aiohttp
 from livekit.api.agent_dispatch_service import AgentDispatchService as TheirService
 from payloads import LARGE_ROOM, SMALL_ROOM, our_create_request, their_create_request
 from results import Row, machine, render, write_results
-from timing import decode_rows, encode_rows, memory_rows, profile_hot_paths
+from timing import decode_rows, encode_rows, memory_rows, profile_decode, profile_text
 
 from dispatch_client import AgentDispatchService
 
@@ -71,8 +72,10 @@ def start_server() -> tuple[subprocess.Popen[str], str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
-async def end_to_end_rows(url: str, rounds: int, seconds: float) -> list[Row]:
+async def end_to_end_rows(url: str, rounds: int, seconds: float) -> tuple[list[Row], list[str]]:
+    """The end-to-end rows, and where this client's time goes in each list scenario."""
     rows: list[Row] = []
+    profiles: list[str] = []
     async with (
         aiohttp.ClientSession() as ours_session,
         aiohttp.ClientSession() as theirs_session,
@@ -130,7 +133,15 @@ async def end_to_end_rows(url: str, rounds: int, seconds: float) -> list[Row]:
                     note,
                 )
             )
-    return rows
+        for label, mine, _, _ in scenarios[:2]:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            await calls_per_second(mine, seconds)
+            profiler.disable()
+            profiles.append(
+                profile_text(f"cProfile, this client, end to end, {label}, for {seconds:g} s:", profiler)
+            )
+    return rows, profiles
 
 
 def main() -> None:
@@ -140,23 +151,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per measure (default 5)")
     parser.add_argument("--seconds", type=float, default=1.0, help="length of one end-to-end round")
     parser.add_argument("--write", action="store_true", help="write bench/RESULTS.md")
-    parser.add_argument("--profile", action="store_true", help="also print cProfile of the hot paths")
+    parser.add_argument("--profile", action="store_true", help="also print where the time goes (cProfile)")
     args = parser.parse_args()
 
     proc, url = start_server()
     try:
-        rows = asyncio.run(end_to_end_rows(url, args.rounds, args.seconds))
+        rows, profiles = asyncio.run(end_to_end_rows(url, args.rounds, args.seconds))
     finally:
         proc.terminate()
         proc.wait()
     rows += decode_rows(args.rounds) + encode_rows(args.rounds) + memory_rows()
+    profiles.append(profile_decode())
     table = render(rows)
     print(table)
-    if args.write:
-        write_results(HERE / "RESULTS.md", table, machine(), IN_FLIGHT, args.rounds, args.seconds)
-        print(f"\nwritten to {HERE / 'RESULTS.md'}")
     if args.profile:
-        profile_hot_paths()
+        print("\n\n".join(["", *profiles]))
+    if args.write:
+        write_results(HERE / "RESULTS.md", table, profiles, machine(), IN_FLIGHT, args.rounds, args.seconds)
+        print(f"\nwritten to {HERE / 'RESULTS.md'}")
 
 
 if __name__ == "__main__":

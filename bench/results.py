@@ -81,7 +81,13 @@ def machine() -> list[tuple[str, str]]:
 
 
 def write_results(
-    path: Path, table: str, facts: list[tuple[str, str]], in_flight: int, rounds: int, seconds: float
+    path: Path,
+    table: str,
+    profiles: list[str],
+    facts: list[tuple[str, str]],
+    in_flight: int,
+    rounds: int,
+    seconds: float,
 ) -> None:
     lines = [
         "# Benchmark results",
@@ -93,6 +99,11 @@ def write_results(
         "",
         table,
         "",
+        "## Where the time goes",
+        "",
+        "Profiled after the timed rounds (profiling slows every call; read the shares, not the times).",
+        "",
+        *(f"{profile}\n" for profile in profiles),
         "## Machine",
         "",
         *(f"- {key}: {value}" for key, value in facts),
