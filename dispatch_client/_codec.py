@@ -24,6 +24,7 @@ from ._decoders import SKIP, Conv, DecodeError, map_decoder, map_key_decoder, re
 from ._encoders import map_encoder, map_key_encoder, repeated_encoder, value_encoder
 from ._fastpath import FieldInfo, compile_decoder
 from ._generated import livekit as lk
+from ._structs import FALLBACK, struct_decoder
 
 __all__ = ["DecodeError", "decode", "encode"]
 
@@ -208,6 +209,12 @@ def decode(cls: type[M], data: bytes | str) -> M:
     if pause:
         gc.disable()
     try:
+        fast = struct_decoder(cls)
+        if fast is not None:
+            try:
+                return cast(M, fast(data))
+            except FALLBACK:
+                pass  # not in the form servers write: the general way gives the answer or error
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError as e:

@@ -27,7 +27,7 @@ import orjson
 
 from ._decoders import INT_RANGES, SKIP, Conv, DecodeError
 
-__all__ = ["FieldInfo", "compile_decoder"]
+__all__ = ["FieldInfo", "compile_decoder", "general_field"]
 
 _ids = itertools.count()
 
@@ -88,7 +88,7 @@ def _fast_case(f: FieldInfo, ns: dict[str, Any], n: int) -> tuple[str, str] | No
     return None  # float, bytes: always the general decoder
 
 
-def _general(f: FieldInfo) -> Callable[[Any], Any]:
+def general_field(f: FieldInfo) -> Callable[[Any], Any]:
     """The general decoder of one field, null and an unknown enum name giving the default."""
     conv = f.conv
     if isinstance(f.default, (list, dict)):
@@ -107,7 +107,7 @@ def _general(f: FieldInfo) -> Callable[[Any], Any]:
 
 
 def _field_source(f: FieldInfo, ns: dict[str, Any], n: int) -> str:
-    ns[f"G{n}"] = _general(f)
+    ns[f"G{n}"] = general_field(f)
     case = _fast_case(f, ns, n)
     if case is None:
         return f"    m.{f.attr} = G{n}(v{n})"

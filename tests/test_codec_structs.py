@@ -1,0 +1,171 @@
+"""The msgspec tier of ``decode``: taken for what servers write, equal to the general decoder always.
+
+``decode`` first parses a body with a msgspec struct per message class (dispatch_client/_structs)
+and falls back to the general path for any other form. Server output must never fall back; every
+other form must give exactly the general decoder's result or error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from conftest import FIXTURES
+
+from dispatch_client import (
+    AgentDispatch,
+    CreateAgentDispatchRequest,
+    JobState,
+    JobStatus,
+    ListAgentDispatchResponse,
+    Room,
+)
+from dispatch_client._codec import DecodeError, decode, encode, plan_of
+from dispatch_client._generated import livekit as lk
+from dispatch_client._structs import FALLBACK, struct_decoder
+
+
+def general(cls: type[Any], data: bytes) -> Any:
+    return plan_of(cls).decode(orjson.loads(data))
+
+
+def struct_tier(cls: type[Any], data: bytes) -> Any:
+    """The msgspec tier alone: raises one of FALLBACK where ``decode`` would fall back."""
+    fast = struct_decoder(cls)
+    assert fast is not None
+    return fast(data)
+
+
+def falls_back(cls: type[Any], data: bytes) -> bool:
+    try:
+        struct_tier(cls, data)
+    except FALLBACK:
+        return True
+    return False
+
+
+def full_dispatch() -> AgentDispatch:
+    return decode(AgentDispatch, (FIXTURES / "agent_dispatch_with_jobs.json").read_bytes())
+
+
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [
+        ("agent_dispatch_new", AgentDispatch),
+        ("agent_dispatch_with_jobs", AgentDispatch),
+        ("list_response_3", ListAgentDispatchResponse),
+        ("list_response_empty", ListAgentDispatchResponse),
+        ("create_request_full", CreateAgentDispatchRequest),
+        ("create_request_empty", CreateAgentDispatchRequest),
+    ],
+)
+def test_go_output_is_read_by_the_struct_tier(name: str, cls: type[Any]) -> None:
+    data = (FIXTURES / f"{name}.json").read_bytes()
+    got, expected = struct_tier(cls, data), general(cls, data)
+    assert got == expected
+    assert repr(got) == repr(expected)  # same enum members, same ints, same None/empty containers
+
+
+def test_objects_are_complete_messages() -> None:
+    d = struct_tier(AgentDispatch, (FIXTURES / "agent_dispatch_with_jobs.json").read_bytes())
+    built = AgentDispatch(**{f: getattr(d, f) for f in AgentDispatch.__dataclass_fields__})
+    assert vars(d) == vars(built)  # every attribute, _unknown_fields included
+    assert AgentDispatch.parse(bytes(d)) == d
+
+
+def test_our_own_output_in_both_shapes_is_read_by_the_struct_tier() -> None:
+    msg = ListAgentDispatchResponse(agent_dispatches=[full_dispatch(), full_dispatch()])
+    assert struct_tier(ListAgentDispatchResponse, encode(msg, emit_unpopulated=True)) == msg
+    assert struct_tier(ListAgentDispatchResponse, encode(msg)) == msg  # defaults left out
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"future_field": {"x": [1, 2, {"deep": null}]}, "error": "e"}',  # unknown keys are skipped
+        b'{"future_number": 1e999, "error": "e"}',  # even numbers no double holds, as protojson does
+        b'{"status": "JS_FROM_THE_FUTURE"}',  # an unknown enum name reads as the default
+        b'{"started_at": "9223372036854775807", "ended_at": "1732000000000000000"}',  # 19 digits
+        b'{"started_at": "0", "ended_at": "-5"}',  # a negative int64 string, via the general converter
+        b'{"started_at": "1e3"}',  # exponent form in a string, the same way
+        b"{}",
+    ],
+)
+def test_forms_the_struct_tier_reads_itself(body: bytes) -> None:
+    assert struct_tier(JobState, body) == decode(JobState, body)
+    if b"1e999" not in body:  # the general path refuses that number (README, known differences)
+        assert decode(JobState, body) == general(JobState, body)
+
+
+@pytest.mark.parametrize(
+    ("cls", "body"),
+    [
+        (JobState, b'{"status": "JS_RUNNING", "startedAt": "5"}'),  # camelCase
+        (JobState, b'{"started_at": 5}'),  # int64 as a number
+        (JobState, b'{"status": 2}'),  # enum as a number
+        (JobState, b'{"status": 99}'),  # a number with no name
+        (JobState, b'{"status": null, "error": null, "started_at": null}'),  # null scalars
+        (Room, b'{"enabled_codecs": [{"mime": "a"}], "enabledCodecs": []}'),
+        (lk.DataTrackFrameEncoding, b'{"well_known": "WELL_KNOWN_FRAME_ENCODING_CDR", "custom": "x"}'),
+        (AgentDispatch, b'{"agent_name": "a"} trailing'),
+        (AgentDispatch, b"[]"),
+        (AgentDispatch, b""),
+        (AgentDispatch, b'{"state": {"jobs": [{"state": {"status": "JS_RUNNING", "updated_at": "x"}}]}}'),
+    ],
+)
+def test_other_forms_fall_back_to_the_general_answer(cls: type[Any], body: bytes) -> None:
+    assert falls_back(cls, body)
+    try:
+        expected = general(cls, body)
+    except (DecodeError, orjson.JSONDecodeError):
+        with pytest.raises(DecodeError):
+            decode(cls, body)
+    else:
+        assert decode(cls, body) == expected
+
+
+def test_a_huge_number_is_refused_when_the_body_needs_the_general_path() -> None:
+    # camelCase sends the body down the general path, whose JSON parser holds numbers as doubles.
+    with pytest.raises(DecodeError):
+        decode(JobState, b'{"future_number": 1e999, "startedAt": "5"}')
+
+
+def test_enums_ints_and_containers_have_their_python_types() -> None:
+    state = struct_tier(JobState, b'{"status": "JS_RUNNING", "started_at": "1732000000000000000"}')
+    assert state.status is JobStatus.JS_RUNNING
+    assert type(state.started_at) is int
+    assert state.started_at == 1732000000000000000
+    a, b = struct_tier(AgentDispatch, b"{}"), struct_tier(AgentDispatch, b"{}")
+    a.attributes["k"] = "v"
+    assert b.attributes == {}  # defaults are never shared between messages
+    assert a.state is None
+    # A repeated enum keeps the names it knows, in order, and drops the others.
+    perm = struct_tier(
+        lk.ParticipantPermission, b'{"can_publish_sources": ["MICROPHONE", "FUTURE_SOURCE", "CAMERA"]}'
+    )
+    assert perm.can_publish_sources == [lk.TrackSource.MICROPHONE, lk.TrackSource.CAMERA]
+    assert perm == general(lk.ParticipantPermission, b'{"can_publish_sources": ["MICROPHONE", "CAMERA"]}')
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"max_participants": 4294967296}',  # uint32 overflow
+        b'{"max_participants": -1}',
+        b'{"empty_timeout": 1.5}',
+        b'{"creation_time": "007"}',  # leading zeros
+        b'{"creation_time": "9223372036854775808"}',  # int64 overflow
+        b'{"creation_time": "\xd9\xa3"}',  # a non-ASCII digit
+        b'{"name": 5}',
+        b'{"active_recording": "true"}',
+        b'{"version": "null"}',
+    ],
+)
+def test_values_out_of_type_or_range_are_the_general_decoders_errors(body: bytes) -> None:
+    assert falls_back(Room, body)
+    with pytest.raises(DecodeError) as expected:
+        general(Room, body)
+    with pytest.raises(DecodeError) as got:
+        decode(Room, body)
+    assert str(got.value) == str(expected.value)
