@@ -56,7 +56,8 @@ def _cpu() -> str:
 
 
 def machine() -> list[tuple[str, str]]:
-    packages = ["aiohttp", "orjson", "betterproto2", "pyjwt", "livekit-api", "livekit-protocol", "protobuf"]
+    packages = ["aiohttp", "orjson", "msgspec", "betterproto2", "pyjwt"]
+    packages += ["livekit-api", "livekit-protocol", "protobuf"]
     try:
         from google.protobuf.internal import api_implementation
 
