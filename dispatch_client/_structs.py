@@ -126,7 +126,8 @@ class _Builder:
                 # reads the minimum of int64 and raises for anything out of range.
                 top = str(INT_RANGES[kind][1])
                 ns[f"G{n}"] = general_field(f)
-                value = f"int(v) if (k := len(v)) < {len(top)} or k == {len(top)} and v <= {top!r} else G{n}(v)"
+                digits = len(top)
+                value = f"int(v) if (k := len(v)) < {digits} or k == {digits} and v <= {top!r} else G{n}(v)"
                 py = scalar
             else:  # float, bytes, other maps, repeated int64: JSON as parsed, converted the general way
                 ns[f"G{n}"] = general_field(f)
