@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 
 import jwt
@@ -12,6 +13,7 @@ from jwt.utils import base64url_decode
 __all__ = ["LEEWAY_SECONDS", "Grant", "TokenRejected", "TokenVerifier"]
 
 LEEWAY_SECONDS = 60
+_INT64_LIMIT = 2.0**63
 BEARER = "Bearer "
 
 
@@ -28,12 +30,20 @@ class Grant:
 
 
 def _number(claims: Mapping[str, object], name: str) -> float | None:
+    """A time claim in Unix seconds; livekit-server reads one as a double, then as an int64,
+    so a value that either cannot hold makes the token unusable."""
     value = claims.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TokenRejected(f"invalid token: {name} is not a number")
-    return float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer beyond any double
+        seconds = math.nan
+    if not -_INT64_LIMIT <= seconds < _INT64_LIMIT:  # also NaN and the infinities
+        raise TokenRejected(f"invalid token: {name} is out of range")
+    return seconds
 
 
 class TokenVerifier:
