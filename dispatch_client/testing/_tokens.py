@@ -46,6 +46,25 @@ def _number(claims: Mapping[str, object], name: str) -> float | None:
     return seconds
 
 
+def _grant(video: object) -> Grant:
+    """The ``video`` claim, held to the JSON types of livekit-server's VideoGrant.
+
+    There a value of the wrong type makes the whole token unparseable, while ``null`` or
+    a missing value is the zero value: no grant, ``false``, ``""``.
+    """
+    if video is None:
+        return Grant(room_admin=False, room="")
+    if not isinstance(video, dict):
+        raise TokenRejected("invalid token: the video grant is not an object")
+    room_admin = video.get("roomAdmin")
+    if room_admin is not None and not isinstance(room_admin, bool):
+        raise TokenRejected("invalid token: roomAdmin is not a boolean")
+    room = video.get("room")
+    if room is not None and not isinstance(room, str):
+        raise TokenRejected("invalid token: room is not a string")
+    return Grant(room_admin=room_admin is True, room=room or "")
+
+
 class TokenVerifier:
     """Verifies ``Authorization: Bearer`` tokens against a set of API keys and secrets.
 
@@ -95,11 +114,7 @@ class TokenVerifier:
         if not valid:
             raise TokenRejected("invalid token: signature does not match")
         self._check_times(claims)
-        video = claims.get("video")
-        if not isinstance(video, dict):
-            return Grant(room_admin=False, room="")
-        room = video.get("room")
-        return Grant(room_admin=video.get("roomAdmin") is True, room=room if isinstance(room, str) else "")
+        return _grant(claims.get("video"))
 
     def _check_times(self, claims: Mapping[str, object]) -> None:
         now = self._clock()
