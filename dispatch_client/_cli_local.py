@@ -14,7 +14,7 @@ from ._demo import DEMO_ROOM, run_demo
 from .service import connect
 from .testing import DEFAULT_API_KEY, LocalDispatchServer
 
-__all__ = ["DEV_SECRET", "demo", "serve"]
+__all__ = ["DEV_SECRET", "demo", "serve", "serve_until_stopped"]
 
 DEV_SECRET = "secret"  # with DEFAULT_API_KEY, what `livekit-server --dev` accepts
 
@@ -30,9 +30,12 @@ async def _serve(server: LocalDispatchServer, host: str, port: int, as_json: boo
     url = await _start(server, host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    handled = {}  # each signal handled here, with its handler before
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            before = signal.getsignal(sig)
             loop.add_signal_handler(sig, stop.set)
+            handled[sig] = before
     if as_json:
         click.echo(orjson.dumps({"url": url, "api_key": server.api_key}).decode())
     else:
@@ -48,8 +51,27 @@ async def _serve(server: LocalDispatchServer, host: str, port: int, as_json: boo
     try:
         await stop.wait()
     finally:
-        await server.close()
+        # While requests in progress are given their moment to finish, a second signal
+        # takes its default course and ends the process at once.
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_DFL)
+        if stop.is_set():
+            click.echo("Stopping; interrupt again to stop at once.", err=True)
+        try:
+            await server.close()
+        finally:
+            for handled_sig, handler in handled.items():
+                signal.signal(handled_sig, handler)
         click.echo("Stopped.", err=True)
+
+
+def serve_until_stopped(
+    server: LocalDispatchServer, host: str, port: int, *, as_json: bool, dev_secret: bool
+) -> None:
+    """Run ``server`` until SIGINT or SIGTERM, announcing it on stdout."""
+    with contextlib.suppress(KeyboardInterrupt):
+        run(_serve(server, host, port, as_json, dev_secret))
 
 
 @click.command()
@@ -82,8 +104,7 @@ def serve(host: str, port: int, api_key: str | None, api_secret: str | None, as_
         )
     except ValueError as e:
         raise click.UsageError(str(e)) from e
-    with contextlib.suppress(KeyboardInterrupt):
-        run(_serve(server, host, port, as_json, dev_secret=not api_secret))
+    serve_until_stopped(server, host, port, as_json=as_json, dev_secret=not api_secret)
 
 
 async def _demo(

@@ -87,6 +87,8 @@ def test_tables_by_default(env: dict[str, str]) -> None:
             ("list", "--room", "cli-3", "--api-secret", "a-wrong-secret-that-is-long-enough-0123456789"),
             "unauthenticated",
         ),
+        # The development secret is short: pyjwt's warning about it is not a second line.
+        (("list", "--room", "cli-3", "--api-secret", "secret"), "unauthenticated"),
     ],
 )
 def test_server_errors_exit_1_with_one_line(env: dict[str, str], args: tuple[str, ...], code: str) -> None:
@@ -213,8 +215,7 @@ def test_serve_with_the_development_defaults() -> None:
         created = run(str(SCRIPT), "create", "--room", "served", "--agent", "a", "--json", env=dev)
         assert created.returncode == 0, created.stderr
         assert json.loads(created.stdout)["room"] == "served"
-        # pyjwt's advice about the short development secret, shown as one line.
-        assert [line.split(":")[0] for line in created.stderr.splitlines()] == ["warning"]
+        assert created.stderr == ""  # nothing about the development secret being short
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)

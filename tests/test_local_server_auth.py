@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 
 import aiohttp
+import jwt
 import pytest
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 from livekit.protocol import agent_dispatch as pb
@@ -26,6 +28,11 @@ async def local() -> AsyncIterator[LocalDispatchServer]:
 
 def bearer(**options: object) -> dict[str, str]:
     return {"Authorization": "Bearer " + token(now=NOW, **options)}  # type: ignore[arg-type]
+
+
+def signed(claims: str) -> dict[str, str]:
+    """A validly signed token whose claims are exactly the given JSON text."""
+    return {"Authorization": "Bearer " + jwt.api_jws.encode(claims.encode(), SECRET, algorithm="HS256")}
 
 
 @pytest.mark.parametrize(
@@ -50,6 +57,23 @@ def bearer(**options: object) -> dict[str, str]:
         pytest.param(bearer(exp=NOW - 61), id="expired"),
         pytest.param(bearer(nbf=NOW + 61), id="not-yet-valid"),
         pytest.param(bearer(iat=NOW + 61), id="issued-in-the-future"),
+        # livekit-server reads the times as int64 seconds: anything else cannot be read.
+        pytest.param(bearer(exp=math.nan), id="exp-nan"),
+        pytest.param(bearer(exp=math.inf), id="exp-infinity"),
+        pytest.param(signed(f'{{"iss":"{KEY}","exp":1e400}}'), id="exp-1e400"),
+        pytest.param(bearer(exp=10**400), id="exp-10**400"),
+        pytest.param(bearer(exp=2**63), id="exp-past-int64"),
+        pytest.param(bearer(exp=1e300), id="exp-1e300"),
+        pytest.param(bearer(nbf=-math.inf), id="nbf-minus-infinity"),
+        pytest.param(bearer(nbf=-(10**400)), id="nbf-minus-10**400"),
+        pytest.param(bearer(iat=math.nan), id="iat-nan"),
+        pytest.param(bearer(iat=-1e19), id="iat-below-int64"),
+        # livekit-server reads the grants into typed structs: a wrong JSON type cannot be read.
+        pytest.param(bearer(admin="true"), id="room-admin-not-a-bool"),
+        pytest.param(bearer(admin=1), id="room-admin-a-number"),
+        pytest.param(bearer(video={"roomAdmin": True, "room": 5}), id="room-not-a-string"),
+        pytest.param(bearer(video=[1]), id="video-not-an-object"),
+        pytest.param(bearer(video="r"), id="video-a-string"),
     ],
 )
 async def test_bad_tokens_get_a_plain_401(
@@ -80,9 +104,12 @@ async def test_leeway_of_one_minute(
     "headers",
     [
         pytest.param(bearer(admin=False), id="no-room-admin"),
-        pytest.param(bearer(admin="true"), id="room-admin-not-a-bool"),
+        pytest.param(bearer(admin=None), id="room-admin-null"),
+        pytest.param(bearer(video={"room": "r"}), id="room-admin-left-out"),
         pytest.param(bearer(room="other"), id="other-room"),
+        pytest.param(bearer(video={"roomAdmin": True, "room": None}), id="room-null"),
         pytest.param(bearer(video=None), id="no-video-grant"),
+        pytest.param(signed(f'{{"iss":"{KEY}","exp":{NOW},"video":null}}'), id="video-null"),
         pytest.param({"Authorization": ""}, id="no-token"),
     ],
 )

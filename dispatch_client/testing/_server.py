@@ -14,7 +14,7 @@ from types import TracebackType
 import betterproto2
 from aiohttp import web
 
-from .._checks import require_positive_int, require_text
+from .._checks import require_positive_int, require_seconds, require_text
 from .._generated.livekit import (
     AgentDispatch,
     CreateAgentDispatchRequest,
@@ -58,7 +58,8 @@ class LocalDispatchServer:
     request's room) and applies its validation and default limits. Without
     ``api_secret`` a random one is made (see :attr:`api_secret`). ``port=0`` picks a free
     port. ``clock`` (Unix nanoseconds) stamps ``created_at``/``deleted_at`` and judges
-    token times; ``rng`` draws dispatch ids.
+    token times; ``rng`` draws dispatch ids. :meth:`close` gives requests in progress
+    ``shutdown_timeout`` seconds to finish, then cancels them.
     """
 
     def __init__(
@@ -71,6 +72,7 @@ class LocalDispatchServer:
         max_body_bytes: int = MAX_BODY_BYTES,
         clock: Callable[[], int] = time.time_ns,
         rng: random.Random | None = None,
+        shutdown_timeout: float = 1.0,
     ) -> None:
         self._api_key = require_text("api_key", api_key)
         if api_secret is None:
@@ -81,6 +83,7 @@ class LocalDispatchServer:
             raise ValueError(f"port must be an int from 0 to 65535, got {port!r}")
         self._port = port
         self._max_body = require_positive_int("max_body_bytes", max_body_bytes)
+        self._shutdown_timeout = require_seconds("shutdown_timeout", shutdown_timeout)
         self._store = DispatchStore(clock=clock, rng=rng if rng is not None else random.Random())
         self._tokens = TokenVerifier({self._api_key: self._api_secret}, clock=lambda: clock() / 1e9)
         self._runner: web.AppRunner | None = None
@@ -123,7 +126,13 @@ class LocalDispatchServer:
             raise RuntimeError("the server is already running")
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         sock = socket.create_server((self._host, self._port), family=family)
-        runner = web.AppRunner(self.app(), handle_signals=False, access_log=None, lingering_time=0)
+        runner = web.AppRunner(
+            self.app(),
+            handle_signals=False,
+            access_log=None,
+            lingering_time=0,
+            shutdown_timeout=self._shutdown_timeout,
+        )
         try:
             await runner.setup()
             await web.SockSite(runner, sock).start()
@@ -138,7 +147,10 @@ class LocalDispatchServer:
         return self._url
 
     async def close(self) -> None:
-        """Stop listening and close open connections; the state is kept."""
+        """Stop listening and close open connections; the state is kept.
+
+        Requests in progress get ``shutdown_timeout`` seconds to finish, then are cancelled.
+        """
         runner, self._runner, self._url = self._runner, None, None
         if runner is not None:
             await runner.cleanup()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 
 import jwt
@@ -12,6 +13,7 @@ from jwt.utils import base64url_decode
 __all__ = ["LEEWAY_SECONDS", "Grant", "TokenRejected", "TokenVerifier"]
 
 LEEWAY_SECONDS = 60
+_INT64_LIMIT = 2.0**63
 BEARER = "Bearer "
 
 
@@ -28,12 +30,39 @@ class Grant:
 
 
 def _number(claims: Mapping[str, object], name: str) -> float | None:
+    """A time claim in Unix seconds; livekit-server reads one as a double, then as an int64,
+    so a value that either cannot hold makes the token unusable."""
     value = claims.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TokenRejected(f"invalid token: {name} is not a number")
-    return float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer beyond any double
+        seconds = math.nan
+    if not -_INT64_LIMIT <= seconds < _INT64_LIMIT:  # also NaN and the infinities
+        raise TokenRejected(f"invalid token: {name} is out of range")
+    return seconds
+
+
+def _grant(video: object) -> Grant:
+    """The ``video`` claim, held to the JSON types of livekit-server's VideoGrant.
+
+    There a value of the wrong type makes the whole token unparseable, while ``null`` or
+    a missing value is the zero value: no grant, ``false``, ``""``.
+    """
+    if video is None:
+        return Grant(room_admin=False, room="")
+    if not isinstance(video, dict):
+        raise TokenRejected("invalid token: the video grant is not an object")
+    room_admin = video.get("roomAdmin")
+    if room_admin is not None and not isinstance(room_admin, bool):
+        raise TokenRejected("invalid token: roomAdmin is not a boolean")
+    room = video.get("room")
+    if room is not None and not isinstance(room, str):
+        raise TokenRejected("invalid token: room is not a string")
+    return Grant(room_admin=room_admin is True, room=room or "")
 
 
 class TokenVerifier:
@@ -85,11 +114,7 @@ class TokenVerifier:
         if not valid:
             raise TokenRejected("invalid token: signature does not match")
         self._check_times(claims)
-        video = claims.get("video")
-        if not isinstance(video, dict):
-            return Grant(room_admin=False, room="")
-        room = video.get("room")
-        return Grant(room_admin=video.get("roomAdmin") is True, room=room if isinstance(room, str) else "")
+        return _grant(claims.get("video"))
 
     def _check_times(self, claims: Mapping[str, object]) -> None:
         now = self._clock()
