@@ -10,6 +10,7 @@ import math
 import aiohttp
 from yarl import URL
 
+from ._redact import without_credentials
 from .errors import TwirpError, TwirpErrorCode
 
 __all__ = ["Reply", "post"]
@@ -65,10 +66,15 @@ async def post(
             answer = await _read(resp, max_bytes)
             return Reply(status, answer, resp.headers.get("Location"), resp.headers.get("Retry-After"))
     except asyncio.TimeoutError as e:
-        raise TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, f"{method}: no answer within {timeout:g} s") from e
+        failure = TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, f"{method}: no answer within {timeout:g} s")
+        cause: BaseException = e
     except (aiohttp.ClientError, OSError) as e:
         detail = str(e) or type(e).__name__
-        raise TwirpError(TwirpErrorCode.UNAVAILABLE, f"{method}: {detail}", status=status) from e
+        failure = TwirpError(TwirpErrorCode.UNAVAILABLE, f"{method}: {detail}", status=status)
+        cause = without_credentials(e)
+    # Raised outside the handler, so that the original error (which may hold the request's
+    # headers) does not ride along as __context__ behind the cleaned cause.
+    raise failure from cause
 
 
 async def _read(resp: aiohttp.ClientResponse, limit: int) -> bytes:

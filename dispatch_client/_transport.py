@@ -21,6 +21,7 @@ from . import _codec
 from ._auth import TokenSigner
 from ._checks import require_positive_int, require_request_id, require_seconds
 from ._http import Reply, post
+from ._redact import cut, redacted
 from ._retry import RetryPolicy, retry_after, should_retry
 from ._version import __version__
 from .errors import TwirpError, TwirpErrorCode, error_from_response
@@ -28,7 +29,6 @@ from .errors import TwirpError, TwirpErrorCode, error_from_response
 __all__ = ["METHODS", "REQUEST_ID_HEADER", "SERVICE", "Transport", "base_url"]
 
 M = TypeVar("M", bound=betterproto2.Message)
-_REDACTED = "[redacted]"
 logger = logging.getLogger("dispatch_client")
 
 SERVICE = "livekit.AgentDispatchService"
@@ -147,9 +147,9 @@ class Transport:
                     try:
                         return _codec.decode(response_type, reply.body)
                     except _codec.DecodeError as e:
-                        invalid = _not_a(response_type, method, _cut(reply.body, token), e)
-                    raise _redacted(invalid, token)
-                err = error_from_response(reply.status, _cut(reply.body, token), reply.location)
+                        invalid = _not_a(response_type, method, cut(reply.body, token), e)
+                    raise redacted(invalid, token)
+                err = error_from_response(reply.status, cut(reply.body, token), reply.location)
                 wait = retry_after(reply.retry_after, self._clock())
             now = loop.time()
             outcome = f"HTTP {err.status} {err.code}" if err.status is not None else f"no answer ({err.code})"
@@ -157,17 +157,17 @@ class Transport:
             if attempt >= self._retry.attempts or not should_retry(
                 err, read_only=read_only, repeatable=repeatable
             ):
-                raise _redacted(err, token)
+                raise redacted(err, token)
             delay = self._retry.backoff(attempt, self._rand()) if wait is None else wait
             # A retry that would get less time than the failed attempt took, or under a
             # tenth of the timeout, would most likely end as deadline_exceeded and hide
             # the failure we know of; a Retry-After past the deadline is not waited for.
             if deadline - (now + delay) < max(now - started, timeout / 10):
-                raise _redacted(err, token)
+                raise redacted(err, token)
             logger.info(
                 "%s failed (%s); attempt %d of %d in %.2f s",
                 method,
-                _redacted(err, token),
+                redacted(err, token),
                 attempt + 1,
                 self._retry.attempts,
                 delay,
@@ -220,29 +220,3 @@ def _not_a(response_type: type[M], method: str, data: bytes, cause: Exception) -
     )
     err.__cause__ = cause
     return err
-
-
-def _cut(body: bytes, token: str) -> bytes:
-    """``body`` with the token taken out, before any of it is quoted (or cut short) in an error."""
-    return body.replace(token.encode(), _REDACTED.encode())
-
-
-def _redacted(err: TwirpError, token: str) -> TwirpError:
-    """``err``, or a copy of it with the token cut out of its message, meta and cause.
-
-    A proxy or server that echoes request headers back must not put the bearer token into
-    the caller's exception messages and logs.
-    """
-    cause = err.__cause__
-    leaked_cause = cause is not None and token in str(cause)
-    if not leaked_cause and token not in err.message and all(token not in v for v in err.meta.values()):
-        return err
-    clean = TwirpError(
-        err.code,
-        err.message.replace(token, _REDACTED),
-        meta={k: v.replace(token, _REDACTED) for k, v in err.meta.items()},
-        status=err.status,
-    )
-    clean.__cause__ = None if leaked_cause else cause
-    clean.__suppress_context__ = True
-    return clean

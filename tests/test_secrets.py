@@ -17,6 +17,7 @@ from dispatch_client import (
     TwirpError,
     TwirpErrorCode,
 )
+from dispatch_client._redact import redacted
 
 
 async def no_wait(seconds: float) -> None:
@@ -121,3 +122,68 @@ async def test_a_cause_that_quotes_the_token_is_dropped(
     assert err.value.code is TwirpErrorCode.UNAVAILABLE
     assert "X-Echo Bearer [redacted]" in err.value.message
     assert err.value.__cause__ is None
+
+
+def chain_of(err: BaseException) -> list[BaseException]:
+    """Every exception behind ``err`` through ``__cause__`` and ``__context__``."""
+    found: list[BaseException] = []
+    todo: list[BaseException | None] = [err.__cause__, err.__context__]
+    while todo:
+        e = todo.pop()
+        if e is None or any(e is f for f in found):
+            continue
+        found.append(e)
+        todo += [e.__cause__, e.__context__]
+    return found
+
+
+NOT_HTTP = {
+    "garbage": b"garbage\r\n\r\n",
+    "bad_status_line": b"HTTP/1.1 2x0 OK\r\n\r\n",
+    "oversized_header": b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("raw", NOT_HTTP.values(), ids=NOT_HTTP.keys())
+async def test_an_answer_that_is_not_http_keeps_the_token_out_of_the_causes(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit, raw: bytes
+) -> None:
+    async def not_http(request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        request.transport.write(raw)
+        request.transport.close()
+        return web.Response()
+
+    fake.respond_with(not_http)
+    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, retry=RetryPolicy.none())
+    with pytest.raises(TwirpError) as err:
+        await svc.list_dispatch("r", timeout=2.0)
+    [token] = {r.headers["Authorization"].removeprefix("Bearer ") for r in fake.requests}
+    assert err.value.code is TwirpErrorCode.UNAVAILABLE
+    causes = chain_of(err.value)
+    # aiohttp's error is kept as the cause, with the request it describes cleaned.
+    assert isinstance(err.value.__cause__, aiohttp.ClientResponseError)
+    assert err.value.__cause__.request_info.headers["Authorization"] == "Bearer [redacted]"
+    assert err.value.__cause__.status == 400
+    texts = texts_of(err.value) + [repr(e) for e in causes] + [repr(e.args) for e in causes]
+    assert not [t for t in texts if token in t]
+
+
+class QuietError(Exception):
+    """An error whose str() is harmless while its repr() (its args) holds a secret."""
+
+    def __str__(self) -> str:
+        return "quiet"
+
+
+def test_a_token_anywhere_behind_the_cause_drops_the_causes() -> None:
+    token = "header.payload.signature-0123456789"
+    outer = RuntimeError("outer")
+    outer.__context__ = QuietError(token)
+    err = TwirpError(TwirpErrorCode.UNAVAILABLE, "lost")
+    err.__cause__ = outer
+    clean = redacted(err, token)
+    assert clean is not err
+    assert (clean.code, clean.message, clean.__cause__, clean.__context__) == (err.code, "lost", None, None)
+    outer.__context__ = QuietError("nothing secret")
+    assert redacted(err, token) is err

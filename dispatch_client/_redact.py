@@ -1,0 +1,77 @@
+"""The bearer token stays out of what a call raises: bodies, messages, meta and causes.
+
+A proxy or server that echoes request headers back, and aiohttp errors that keep the
+request they were raised for, must not put the token into the caller's exceptions and logs.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+
+from .errors import TwirpError
+
+__all__ = ["REDACTED", "cut", "redacted", "without_credentials"]
+
+REDACTED = "[redacted]"
+
+
+def cut(body: bytes, token: str) -> bytes:
+    """``body`` with the token taken out, before any of it is quoted (or cut short) in an error."""
+    return body.replace(token.encode(), REDACTED.encode())
+
+
+def without_credentials(e: BaseException) -> BaseException:
+    """``e``, or for an aiohttp error that keeps its request a copy whose request is cleaned.
+
+    ``ClientResponseError`` and its kind carry the request's headers in ``request_info``,
+    and their ``repr()`` shows them: the copy has the same type, status, message and causes,
+    with the ``Authorization`` value replaced and no redirect history.
+    """
+    if not isinstance(e, aiohttp.ClientResponseError):
+        return e
+    info = e.request_info
+    headers = info.headers.copy()
+    if "Authorization" in headers:
+        headers["Authorization"] = "Bearer " + REDACTED
+    # The proxy type of the original: a read-only view, as aiohttp hands it out.
+    clean_info = aiohttp.RequestInfo(info.url, info.method, type(info.headers)(headers), info.real_url)
+    clean = type(e)(clean_info, (), status=e.status, message=e.message, headers=e.headers)
+    clean.__cause__ = e.__cause__
+    clean.__context__ = e.__context__
+    clean.__suppress_context__ = e.__suppress_context__
+    return clean.with_traceback(e.__traceback__)
+
+
+def redacted(err: TwirpError, token: str) -> TwirpError:
+    """``err``, or a copy of it with the token cut out of its message and meta.
+
+    The copy has no causes at all when the token shows in the text or ``repr()`` of any
+    exception reachable from ``err`` through ``__cause__`` and ``__context__``.
+    """
+    leaked_cause = _shows(err.__cause__, token) or _shows(err.__context__, token)
+    if not leaked_cause and token not in err.message and all(token not in v for v in err.meta.values()):
+        return err
+    clean = TwirpError(
+        err.code,
+        err.message.replace(token, REDACTED),
+        meta={k: v.replace(token, REDACTED) for k, v in err.meta.items()},
+        status=err.status,
+    )
+    clean.__cause__ = None if leaked_cause else err.__cause__
+    clean.__suppress_context__ = True
+    return clean
+
+
+def _shows(first: BaseException | None, token: str) -> bool:
+    """True when the token is in the text of ``first`` or of an exception behind it."""
+    todo = [first]
+    seen: set[int] = set()
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if any(token in text for text in (str(e), repr(e), repr(e.args))):
+            return True
+        todo += [e.__cause__, e.__context__]
+    return False
