@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["require_positive_int", "require_request_id", "require_seconds", "require_text"]
+__all__ = ["MAX_SECONDS", "require_positive_int", "require_request_id", "require_seconds", "require_text"]
+
+# About 31.7 years: longer than any call or token needs to last.
+MAX_SECONDS = 1e9
 
 
 def require_text(name: str, value: object) -> str:
@@ -14,15 +17,19 @@ def require_text(name: str, value: object) -> str:
 
 
 def require_seconds(name: str, value: object) -> float:
-    """A positive, finite number of seconds (bools are not numbers here)."""
+    """A positive number of seconds up to MAX_SECONDS (bools are not numbers here).
+
+    The bound keeps deadlines and token lifetimes in reach of the clocks and of the
+    ``X-Twirp-Timeout-Ms`` header, whose milliseconds servers read as a 64-bit integer.
+    """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
             seconds = float(value)
         except OverflowError:
             seconds = math.inf
-        if math.isfinite(seconds) and seconds > 0:
+        if 0 < seconds <= MAX_SECONDS:
             return seconds
-    raise ValueError(f"{name} must be a positive, finite number of seconds, got {value!r}")
+    raise ValueError(f"{name} must be a positive number of seconds, at most {MAX_SECONDS:g}, got {value!r}")
 
 
 def require_positive_int(name: str, value: object) -> int:

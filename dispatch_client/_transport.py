@@ -39,6 +39,7 @@ READ_ONLY = frozenset({"ListDispatch"})
 # Safe to send twice: reads, and creates (deduplicated by the request id). Not a delete:
 # the second one of a delete that was done answers not_found.
 REPEATABLE = frozenset({"ListDispatch", "CreateDispatch"})
+_MAX_TIMEOUT_MS = 2**63 - 1
 _SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
 
@@ -187,7 +188,7 @@ class Transport:
         headers["Authorization"] = "Bearer " + token
         headers[REQUEST_ID_HEADER] = request_id
         # Lets the server bound its own work to what the caller will still wait for.
-        headers["X-Twirp-Timeout-Ms"] = str(max(1, math.ceil(remaining * 1000)))
+        headers["X-Twirp-Timeout-Ms"] = str(timeout_ms(remaining))
         return await post(
             self._session,
             self._urls[method],
@@ -204,6 +205,17 @@ class Transport:
         logger.debug(
             "%s attempt %d: %s in %.3f s (request %s)", method, attempt, outcome, elapsed, request_id
         )
+
+
+def timeout_ms(remaining: float) -> int:
+    """``remaining`` seconds in whole milliseconds for the header: rounded up, 1 to 2**63 - 1.
+
+    Servers read the header as a 64-bit integer; the top is far past any timeout a call
+    accepts, and is there so that no value can be sent that overflows it.
+    """
+    if remaining * 1000 >= _MAX_TIMEOUT_MS:
+        return _MAX_TIMEOUT_MS
+    return max(1, math.ceil(remaining * 1000))
 
 
 def new_request_id() -> str:
