@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from fake_livekit import API_KEY, API_SECRET, FakeLiveKit
+from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, answer
+from retrying import unavailable
 
 import dispatch_client
-from dispatch_client import CreateAgentDispatchRequest, TwirpError, TwirpErrorCode
+from dispatch_client import CreateAgentDispatchRequest, RetryPolicy, TwirpError, TwirpErrorCode
 
 ENV = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
 
@@ -38,6 +39,33 @@ async def test_arguments_win_over_environment(monkeypatch: pytest.MonkeyPatch, u
     monkeypatch.setenv("LIVEKIT_API_SECRET", "wrong")
     async with dispatch_client.connect(url, API_KEY, API_SECRET, timeout=5) as svc:
         assert await svc.list_dispatch("r") == []
+
+
+async def test_the_options_reach_the_service(url: str, fake: FakeLiveKit) -> None:
+    fake.respond_with(unavailable)
+    async with dispatch_client.connect(
+        url, API_KEY, API_SECRET, timeout=2.5, retry=RetryPolicy.none(), token_ttl=60, max_response_bytes=100
+    ) as svc:
+        with pytest.raises(TwirpError) as err:
+            await svc.list_dispatch("r")
+        assert err.value.code is TwirpErrorCode.UNAVAILABLE
+        assert len(fake.requests) == 1  # no retry of the 503
+        assert 2000 < int(fake.requests[0].headers["X-Twirp-Timeout-Ms"]) <= 2500
+
+        assert await svc.list_dispatch("r") == []
+        claims = fake.requests[1].claims
+        assert claims is not None
+        nbf, exp = claims["nbf"], claims["exp"]
+        assert isinstance(nbf, int)
+        assert isinstance(exp, int)
+        assert exp - nbf == 60
+
+        fake.respond_with(answer(200, '{"agent_dispatches": []}' + " " * 77, "application/json"))
+        with pytest.raises(TwirpError) as err:
+            await svc.list_dispatch("r")
+        assert err.value.code is TwirpErrorCode.INTERNAL
+        assert "max_response_bytes=100" in err.value.message
+    assert len(fake.requests) == 3
 
 
 @pytest.mark.parametrize("missing", ENV)
