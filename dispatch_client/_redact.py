@@ -7,10 +7,12 @@ request they were raised for, must not put the token into the caller's exception
 from __future__ import annotations
 
 import aiohttp
+import betterproto2
 
-from .errors import TwirpError
+from . import _codec
+from .errors import TwirpError, TwirpErrorCode
 
-__all__ = ["REDACTED", "cut", "redacted", "without_credentials"]
+__all__ = ["REDACTED", "cut", "not_a", "redacted", "without_credentials"]
 
 REDACTED = "[redacted]"
 
@@ -40,6 +42,36 @@ def without_credentials(e: BaseException) -> BaseException:
     clean.__context__ = e.__context__
     clean.__suppress_context__ = e.__suppress_context__
     return clean.with_traceback(e.__traceback__)
+
+
+def not_a(
+    response_type: type[betterproto2.Message],
+    method: str,
+    body: bytes,
+    token: str,
+    failure: _codec.DecodeError,
+) -> TwirpError:
+    """The error for a 200 whose body is not a ``response_type``.
+
+    The decoder and the meta quote the body only in part, so an echoed token is cut out
+    first: when the body holds it, the failure reported is that of the body without it.
+    """
+    data = cut(body, token)
+    if data != body:
+        try:
+            _codec.decode(response_type, data)
+        except _codec.DecodeError as e:
+            failure = e
+        else:
+            failure = _codec.DecodeError("the body quotes the request's token")
+    err = TwirpError(
+        TwirpErrorCode.INTERNAL,
+        f"{method}: the response is not a valid {response_type.__name__}: {failure}",
+        meta={"body": data[:4096].decode("utf-8", errors="replace")},
+        status=200,
+    )
+    err.__cause__ = failure
+    return err
 
 
 def redacted(err: TwirpError, token: str) -> TwirpError:

@@ -21,7 +21,7 @@ from . import _codec
 from ._auth import TokenSigner
 from ._checks import require_positive_int, require_request_id, require_seconds
 from ._http import Reply, post
-from ._redact import cut, redacted
+from ._redact import cut, not_a, redacted
 from ._retry import RetryPolicy, retry_after, should_retry
 from ._version import __version__
 from .errors import TwirpError, TwirpErrorCode, error_from_response
@@ -148,8 +148,8 @@ class Transport:
                     try:
                         return _codec.decode(response_type, reply.body)
                     except _codec.DecodeError as e:
-                        invalid = _not_a(response_type, method, cut(reply.body, token), e)
-                    raise redacted(invalid, token)
+                        failure = e
+                    raise redacted(not_a(response_type, method, reply.body, token, failure), token)
                 err = error_from_response(reply.status, cut(reply.body, token), reply.location)
                 wait = retry_after(reply.retry_after, self._clock())
             now = loop.time()
@@ -221,14 +221,3 @@ def timeout_ms(remaining: float) -> int:
 def new_request_id() -> str:
     """A fresh id for one logical call: a random UUID4."""
     return "REQ_" + uuid.uuid4().hex
-
-
-def _not_a(response_type: type[M], method: str, data: bytes, cause: Exception) -> TwirpError:
-    err = TwirpError(
-        TwirpErrorCode.INTERNAL,
-        f"{method}: the response is not a valid {response_type.__name__}: {cause}",
-        meta={"body": data[:4096].decode("utf-8", errors="replace")},
-        status=200,
-    )
-    err.__cause__ = cause
-    return err
