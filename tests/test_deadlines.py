@@ -55,14 +55,18 @@ async def test_each_attempt_gets_the_remaining_time(
 async def test_no_retry_when_too_little_time_would_be_left(
     session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
 ) -> None:
-    fake.respond_with(late(0.15, then=unavailable))
-    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, timeout=0.3, retry=STEADY)
+    # A wait of 1.8 s within a 3 s timeout: a retry is made only while the attempt before it
+    # took at most 0.6 s, the time that would then be left (and more than a tenth of 3 s).
+    sleeps = Sleeps()
+    fake.respond_with(late(0.8, then=unavailable), unavailable)  # 0.8 s at the least, then at once
+    svc = make(session, url, sleeps, retry=RetryPolicy(3, 1.8, 1.8), timeout=3.0)
     with pytest.raises(TwirpError) as err:
         await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
     # The known 503 is raised, not traded for a retry that would end as deadline_exceeded.
-    assert err.value.code is TwirpErrorCode.UNAVAILABLE
-    assert err.value.status == 503
-    assert len(fake.requests) == 1
+    assert (err.value.code, err.value.status) == (TwirpErrorCode.UNAVAILABLE, 503)
+    assert (len(fake.requests), sleeps.calls) == (1, [])
+    await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+    assert (len(fake.requests), sleeps.calls) == (3, [1.8])  # the quick failure was retried
 
 
 async def test_a_deadline_that_runs_out_is_not_retried(

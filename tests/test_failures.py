@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import math
 
 import aiohttp
 import pytest
 from aiohttp import web
 from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, answer, late, unused_port
 
-from dispatch_client import AgentDispatchService, CreateAgentDispatchRequest, TwirpError, TwirpErrorCode
+from dispatch_client import (
+    AgentDispatchService,
+    CreateAgentDispatchRequest,
+    RetryPolicy,
+    TwirpError,
+    TwirpErrorCode,
+)
 
 
 async def test_connection_refused_is_unavailable(session: aiohttp.ClientSession) -> None:
@@ -145,15 +152,19 @@ async def test_the_callers_session_options_do_not_change_results(
 async def test_a_timeout_over_five_seconds_is_not_rounded_up(
     session: aiohttp.ClientSession, fake: FakeLiveKit, url: str
 ) -> None:
-    fake.respond_with(late(30))
-    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, timeout=5.1)
+    # aiohttp would move a deadline of 5 s or more to the next whole second of the loop's
+    # clock. Started just after a whole second, a 5.05 s deadline would become about 6 s and
+    # an answer sent 5.5 s after the request would arrive in time. Kept as it is, the
+    # deadline passes first, however slow the machine: the answer cannot come sooner.
+    fake.respond_with(late(5.5, then=answer(200, '{"agent_dispatches": []}', "application/json")))
+    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, timeout=5.05, retry=RetryPolicy.none())
     loop = asyncio.get_running_loop()
-    started = loop.time()
+    await asyncio.sleep(math.ceil(loop.time()) - loop.time() + 0.01)
     with pytest.raises(TwirpError) as err:
         await svc.list_dispatch("r")
-    elapsed = loop.time() - started
     assert err.value.code is TwirpErrorCode.DEADLINE_EXCEEDED
-    assert 5.1 <= elapsed < 5.5  # aiohttp alone would stop at the next whole second, 6 s
+    assert err.value.status is None
+    assert len(fake.requests) == 1
 
 
 async def test_the_default_cap_is_16_mib(session: aiohttp.ClientSession, fake: FakeLiveKit, url: str) -> None:
