@@ -14,15 +14,18 @@ from ._checks import require_seconds, require_text
 __all__ = ["TokenSigner"]
 
 DEFAULT_TTL = 600.0
+MIN_TTL = 10.0
 _MAX_CACHED_ROOMS = 1024
 
 
 class TokenSigner:
     """Signs ``Authorization`` tokens granting ``roomAdmin`` on one room.
 
-    A token lives ``ttl`` seconds and is reused for the same room until less than
-    half of its life is left, so a busy caller signs about once per ``ttl / 2`` per
-    room instead of once per call. ``clock`` returns Unix seconds; inject it in tests.
+    A token lives ``ttl`` seconds (whole seconds, at least MIN_TTL) from the whole second
+    it is issued in, and is reused for the same room until half of that life is gone: every
+    token handed out has more than ``ttl / 2`` seconds left, and a busy caller signs about
+    once per ``ttl / 2`` per room instead of once per call. ``clock`` returns Unix seconds;
+    inject it in tests.
     """
 
     def __init__(
@@ -35,7 +38,12 @@ class TokenSigner:
     ) -> None:
         self._key = require_text("api_key", api_key)
         self._secret = require_text("api_secret", api_secret)
-        self._ttl = max(1, int(require_seconds("token_ttl", ttl)))
+        seconds = require_seconds("token_ttl", ttl)
+        if seconds < MIN_TTL:
+            # nbf and exp count from the issue time rounded down to a whole second, so up to a
+            # second of a token's life is gone when it is signed; half of 10 s is left for use.
+            raise ValueError(f"token_ttl must be at least {MIN_TTL:g} seconds, got {ttl!r}")
+        self._ttl = int(seconds)
         self._clock = clock
         self._cache: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._lock = threading.Lock()

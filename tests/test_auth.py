@@ -106,3 +106,28 @@ def test_the_cache_keeps_the_rooms_in_use() -> None:
     signer.token("one-more")
     assert "room-0" not in signer._cache
     assert signer.token("busy") is busy
+
+
+@pytest.mark.parametrize("ttl", [0.5, 1, 9.99])
+def test_a_token_ttl_under_10_seconds_is_refused(ttl: float) -> None:
+    with pytest.raises(ValueError, match="token_ttl must be at least 10 seconds"):
+        TokenSigner(API_KEY, API_SECRET, ttl=ttl)
+
+
+@pytest.mark.parametrize(("ttl", "life"), [(10, 10), (10.9, 10), (61, 61)])
+def test_every_token_handed_out_has_over_half_its_life_left(ttl: float, life: int) -> None:
+    clock = Clock(T0)
+    signer = TokenSigner(API_KEY, API_SECRET, ttl=ttl, clock=clock)
+    signed = set()
+    for step in range(400):
+        clock.now = T0 + step * 0.37  # lands at every fraction of a second in turn
+        token = signer.token("r")
+        signed.add(token)
+        c = claims(token)
+        nbf, exp = c["nbf"], c["exp"]
+        assert isinstance(nbf, int)
+        assert isinstance(exp, int)
+        assert exp - nbf == life
+        assert nbf <= clock.now
+        assert exp - clock.now > life / 2
+    assert len(signed) == pytest.approx(399 * 0.37 / (life / 2), abs=3)  # about one per life / 2

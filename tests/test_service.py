@@ -136,6 +136,7 @@ async def test_an_enum_given_as_its_number_is_sent_by_name(
         ("timeout", 10**400),
         ("timeout", "5"),
         ("token_ttl", float("inf")),
+        ("token_ttl", 5),
         ("token_ttl", "x"),
         ("max_response_bytes", "1"),
         ("max_response_bytes", 0),
