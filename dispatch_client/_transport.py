@@ -183,7 +183,9 @@ class Transport:
         if self._session.closed:
             raise TwirpError(TwirpErrorCode.FAILED_PRECONDITION, "the aiohttp ClientSession is closed")
         if remaining <= 0:
-            raise TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, f"{method}: the {timeout:g} s deadline passed")
+            # The same cause as for a deadline that runs out during an attempt.
+            message = f"{method}: the {timeout:g} s deadline passed"
+            raise TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, message) from asyncio.TimeoutError()
         headers = dict(self._headers)
         headers["Authorization"] = "Bearer " + token
         headers[REQUEST_ID_HEADER] = request_id

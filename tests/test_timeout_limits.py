@@ -1,7 +1,8 @@
-"""How long a timeout may be: at most 1e9 s, and the header it sends fits a 64-bit integer."""
+"""How long a timeout may be (at most 1e9 s, a header that fits a 64-bit integer), and one already spent."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import aiohttp
@@ -9,7 +10,7 @@ import pytest
 from fake_livekit import API_KEY, API_SECRET, FakeLiveKit
 
 import dispatch_client
-from dispatch_client import AgentDispatchService
+from dispatch_client import AgentDispatchService, TwirpError, TwirpErrorCode
 from dispatch_client._transport import timeout_ms
 
 INT64_MAX = 2**63 - 1
@@ -71,3 +72,16 @@ async def test_the_longest_timeout_sends_a_header_that_fits_int64(
 )
 def test_the_header_is_capped_at_int64(remaining: float, expected: int) -> None:
     assert timeout_ms(remaining) == expected
+
+
+@pytest.mark.parametrize("tiny", [1e-9, 5e-324])
+async def test_a_deadline_spent_before_the_first_attempt(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit, tiny: float
+) -> None:
+    svc = AgentDispatchService(session, url, API_KEY, API_SECRET)
+    with pytest.raises(TwirpError) as err:
+        await svc.list_dispatch("r", timeout=tiny)
+    assert err.value.code is TwirpErrorCode.DEADLINE_EXCEEDED
+    assert err.value.status is None
+    assert isinstance(err.value.__cause__, asyncio.TimeoutError)  # as for one that runs out later
+    assert fake.requests == []
