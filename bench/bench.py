@@ -21,12 +21,15 @@ from pathlib import Path
 from time import perf_counter
 
 import aiohttp
+import orjson
 from livekit.api.agent_dispatch_service import AgentDispatchService as TheirService
 from payloads import LARGE_ROOM, SMALL_ROOM, our_create_request, their_create_request
 from results import Row, machine, render, write_results
 from timing import decode_rows, encode_rows, memory_rows, profile_decode, profile_text
 
-from dispatch_client import AgentDispatchService
+from dispatch_client import AgentDispatchService, ListAgentDispatchRequest
+from dispatch_client._auth import TokenSigner
+from dispatch_client._codec import encode
 
 HERE = Path(__file__).resolve().parent
 IN_FLIGHT = 16
@@ -95,6 +98,18 @@ async def end_to_end_rows(url: str, rounds: int, seconds: float) -> tuple[list[R
             async with floor_session.post(f"{url}/floor", data=b"") as resp:
                 await resp.read()
 
+        list_url = f"{url}/twirp/livekit.AgentDispatchService/ListDispatch"
+        list_body = encode(ListAgentDispatchRequest(room=LARGE_ROOM))
+        list_headers = {
+            "Content-Type": "application/json",
+            "Authorization": "Bearer " + TokenSigner(KEY, SECRET).token(LARGE_ROOM),
+        }
+
+        async def raw_list(parse: Callable[[bytes], object]) -> object:
+            async with floor_session.post(list_url, data=list_body, headers=list_headers) as resp:
+                assert resp.status == 200
+                return parse(await resp.read())
+
         scenarios: list[tuple[str, Callable[[], Awaitable[object]], Callable[[], Awaitable[object]], str]] = [
             (
                 "list_dispatch, 1 dispatch",
@@ -117,8 +132,15 @@ async def end_to_end_rows(url: str, rounds: int, seconds: float) -> tuple[list[R
         ]
         floor_rate = (await alternate({"floor": floor}, rounds, seconds))["floor"]
         rows.append(Row("floor: empty POST, plain aiohttp (calls/s)", floor_rate, "", None, None, ""))
+        # The same POST and read of the 100-dispatch answer with plain aiohttp, then only a parse
+        # into plain dicts and lists, or none: what any JSON client pays before it builds a message.
+        large_floors = {
+            "JSON floor: the read and orjson.loads only": lambda: raw_list(orjson.loads),
+            "the read alone": lambda: raw_list(len),
+        }
         for label, mine, reference, target in scenarios:
-            rates = await alternate({"ours": mine, "livekit-api": reference}, rounds, seconds)
+            extra = large_floors if label.startswith("list_dispatch, 100") else {}
+            rates = await alternate({"ours": mine, "livekit-api": reference, **extra}, rounds, seconds)
             ours_rate, their_rate = rates["ours"], rates["livekit-api"]
             shares = f"ours {ours_rate / floor_rate:.0%}, livekit-api {their_rate / floor_rate:.0%}"
             note = f"floor share: {shares}"
@@ -133,6 +155,20 @@ async def end_to_end_rows(url: str, rounds: int, seconds: float) -> tuple[list[R
                     note,
                 )
             )
+            for name in extra:
+                rate = rates[name]
+                note = f"ours is {ours_rate / rate:.0%} of it" if name.startswith("JSON") else ""
+                rows.append(
+                    Row(
+                        f"  ... {name} (calls/s)",
+                        rate,
+                        "livekit-api",
+                        their_rate,
+                        rate / their_rate,
+                        "",
+                        note,
+                    )
+                )
         for label, mine, _, _ in scenarios[:2]:
             profiler = cProfile.Profile()
             profiler.enable()

