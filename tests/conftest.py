@@ -4,15 +4,36 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 from fake_livekit import API_KEY, API_SECRET, FakeLiveKit
 
-from dispatch_client import AgentDispatchService, RetryPolicy
+from dispatch_client import AgentDispatch, AgentDispatchService, ListAgentDispatchResponse, RetryPolicy
+from dispatch_client._codec import decode, plan_of
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# Bodies written by Go's protojson as livekit-server writes them, and the class each holds.
+SERVER_OUTPUT: list[tuple[str, type[Any]]] = [
+    ("agent_dispatch_new", AgentDispatch),
+    ("agent_dispatch_with_jobs", AgentDispatch),
+    ("list_response_3", ListAgentDispatchResponse),
+    ("list_response_empty", ListAgentDispatchResponse),
+]
+
+
+def general_decode(cls: type[Any], data: bytes) -> Any:
+    """The general decoder alone, which every faster tier of decode() must agree with."""
+    return plan_of(cls).decode(orjson.loads(data))
+
+
+def full_dispatch() -> AgentDispatch:
+    return decode(AgentDispatch, (FIXTURES / "agent_dispatch_with_jobs.json").read_bytes())
+
+
 SUMMARY = pytest.StashKey[list[str]]()
 
 # The fixtures users get from the package (dispatch_server, dispatch_service), and pytester to

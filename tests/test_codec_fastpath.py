@@ -13,15 +13,12 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, SERVER_OUTPUT, full_dispatch
+from conftest import general_decode as general
 
 from dispatch_client import AgentDispatch, JobState, JobStatus, ListAgentDispatchResponse, Room
 from dispatch_client._codec import GC_PAUSE_BYTES, DecodeError, decode, encode, plan_of
 from dispatch_client._generated import livekit as lk
-
-
-def general(cls: type[Any], data: bytes) -> Any:
-    return plan_of(cls).decode(orjson.loads(data))
 
 
 def fast_without_fallback(cls: type[Any], data: bytes) -> Any:
@@ -37,19 +34,7 @@ def fast_without_fallback(cls: type[Any], data: bytes) -> Any:
     return result
 
 
-def full_dispatch() -> AgentDispatch:
-    return decode(AgentDispatch, (FIXTURES / "agent_dispatch_with_jobs.json").read_bytes())
-
-
-@pytest.mark.parametrize(
-    ("name", "cls"),
-    [
-        ("agent_dispatch_new", AgentDispatch),
-        ("agent_dispatch_with_jobs", AgentDispatch),
-        ("list_response_3", ListAgentDispatchResponse),
-        ("list_response_empty", ListAgentDispatchResponse),
-    ],
-)
+@pytest.mark.parametrize(("name", "cls"), SERVER_OUTPUT)
 def test_go_server_output_never_falls_back(name: str, cls: type[Any]) -> None:
     data = (FIXTURES / f"{name}.json").read_bytes()
     assert fast_without_fallback(cls, data) == general(cls, data)

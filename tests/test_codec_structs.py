@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, SERVER_OUTPUT, full_dispatch
+from conftest import general_decode as general
 
 from dispatch_client import (
     AgentDispatch,
@@ -21,13 +22,9 @@ from dispatch_client import (
     ListAgentDispatchResponse,
     Room,
 )
-from dispatch_client._codec import DecodeError, decode, encode, plan_of
+from dispatch_client._codec import DecodeError, decode, encode
 from dispatch_client._generated import livekit as lk
 from dispatch_client._structs import FALLBACK, struct_decoder
-
-
-def general(cls: type[Any], data: bytes) -> Any:
-    return plan_of(cls).decode(orjson.loads(data))
 
 
 def struct_tier(cls: type[Any], data: bytes) -> Any:
@@ -45,17 +42,10 @@ def falls_back(cls: type[Any], data: bytes) -> bool:
     return False
 
 
-def full_dispatch() -> AgentDispatch:
-    return decode(AgentDispatch, (FIXTURES / "agent_dispatch_with_jobs.json").read_bytes())
-
-
 @pytest.mark.parametrize(
     ("name", "cls"),
     [
-        ("agent_dispatch_new", AgentDispatch),
-        ("agent_dispatch_with_jobs", AgentDispatch),
-        ("list_response_3", ListAgentDispatchResponse),
-        ("list_response_empty", ListAgentDispatchResponse),
+        *SERVER_OUTPUT,
         ("create_request_full", CreateAgentDispatchRequest),
         ("create_request_empty", CreateAgentDispatchRequest),
     ],
