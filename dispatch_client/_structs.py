@@ -51,7 +51,8 @@ def _int64_string(proto_type: str) -> Any:
     the type's maximum has: checked by msgspec, so the converter only range-checks the longest."""
     lo, hi = INT_RANGES[proto_type]
     sign = "-?" if lo < 0 else ""
-    return Annotated[str, msgspec.Meta(pattern=f"^{sign}(0|[1-9][0-9]{{0,{len(str(hi)) - 1}}})$")]
+    # \Z, not $: a $ would also match before a final newline, which int() then skips.
+    return Annotated[str, msgspec.Meta(pattern=f"^{sign}(0|[1-9][0-9]{{0,{len(str(hi)) - 1}}})\\Z")]
 
 
 def _scalar(proto_type: str) -> Any:

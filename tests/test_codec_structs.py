@@ -151,6 +151,9 @@ def test_enums_ints_and_containers_have_their_python_types() -> None:
         b'{"creation_time": "007"}',  # leading zeros
         b'{"creation_time": "9223372036854775808"}',  # int64 overflow
         b'{"creation_time": "\xd9\xa3"}',  # a non-ASCII digit
+        b'{"creation_time": "5\\n"}',  # a final newline, which int() would skip
+        b'{"creation_time": "-5\\n"}',
+        b'{"creation_time": " 5"}',
         b'{"name": 5}',
         b'{"active_recording": "true"}',
         b'{"version": "null"}',
