@@ -11,7 +11,7 @@ import binascii
 import math
 import re
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from typing import Any
 
 import betterproto2
@@ -61,9 +61,12 @@ def _int_decoder(proto_type: str) -> Conv:
             n = int(v)
         elif type(v) is str and len(v) <= 64 and _JSON_NUMBER.fullmatch(v):
             # "1.5e3" style: exact decimal arithmetic, range-checked before any int is built.
-            d = Decimal(v)
-            if not lo <= d <= hi or d != d.to_integral_value():
-                raise _bad(proto_type, v)
+            try:
+                d = Decimal(v)
+                if not lo <= d <= hi or d != d.to_integral_value():
+                    raise _bad(proto_type, v)
+            except DecimalException:  # an exponent past what decimal holds
+                raise _bad(proto_type, v) from None
             n = int(d)
         else:
             raise _bad(proto_type, v)

@@ -43,7 +43,8 @@ class _Cyclic(Exception):
 
 
 # What the caller catches to fall back. RecursionError: msgspec bounds nesting depth.
-FALLBACK = (Fallback, DecodeError, msgspec.MsgspecError, RecursionError)
+# UnicodeError: text that is not UTF-8 (or a str that cannot be written as UTF-8).
+FALLBACK = (Fallback, DecodeError, msgspec.MsgspecError, RecursionError, UnicodeError)
 
 
 def _int64_string(proto_type: str) -> Any:
@@ -184,6 +185,18 @@ def struct_decoder(cls: type[betterproto2.Message]) -> Callable[[bytes | str], A
             except _Cyclic:
                 _DECODERS[cls] = None
             else:
-                parse = msgspec.json.Decoder(struct).decode
-                _DECODERS[cls] = lambda data: convert(parse(data))
+                _DECODERS[cls] = _whole(msgspec.json.Decoder(struct).decode, convert)
         return _DECODERS[cls]
+
+
+def _whole(
+    parse: Callable[[bytes | str], Any], convert: Callable[[Any], Any]
+) -> Callable[[bytes | str], Any]:
+    def decode(data: bytes | str) -> Any:
+        if isinstance(data, (bytes, bytearray)) and not data.isascii():
+            # msgspec checks the UTF-8 of the strings it keeps, not of what it skips (unknown
+            # keys and their values): the whole body must be valid, as it is for the others.
+            str(data, "utf-8")
+        return convert(parse(data))
+
+    return decode

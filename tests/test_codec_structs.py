@@ -119,6 +119,27 @@ def test_other_forms_fall_back_to_the_general_answer(cls: type[Any], body: bytes
         assert decode(cls, body) == expected
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"zz": "\xff"}',  # not UTF-8, in a value the first tier skips
+        b'{"\xc0\xaf": 1}',  # an overlong encoding, in a key
+        b'{"state": {"zz\xed\xa0\x80": 1}}',  # an encoded surrogate, deeper down
+        b'{"agent_name": "\xf4\x90\x80\x80"}',  # above U+10FFFF, in a kept value
+    ],
+)
+def test_bytes_that_are_not_utf8_are_refused_wherever_they_stand(body: bytes) -> None:
+    assert falls_back(AgentDispatch, body)
+    with pytest.raises(DecodeError):
+        decode(AgentDispatch, body)
+    assert decode(AgentDispatch, '{"zz": "Zoë"}'.encode()) == AgentDispatch()
+
+
+def test_a_str_body_that_cannot_be_utf8_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError):
+        decode(JobState, '{"zz": "\ud800"}')
+
+
 def test_a_huge_number_is_refused_when_the_body_needs_the_general_path() -> None:
     # camelCase sends the body down the general path, whose JSON parser holds numbers as doubles.
     with pytest.raises(DecodeError):
@@ -154,6 +175,8 @@ def test_enums_ints_and_containers_have_their_python_types() -> None:
         b'{"creation_time": "5\\n"}',  # a final newline, which int() would skip
         b'{"creation_time": "-5\\n"}',
         b'{"creation_time": " 5"}',
+        b'{"creation_time": "1e9999999999999999999"}',  # beyond what decimal holds
+        b'{"empty_timeout": "1e-9999999999999999999"}',
         b'{"name": 5}',
         b'{"active_recording": "true"}',
         b'{"version": "null"}',
