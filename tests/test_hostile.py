@@ -64,7 +64,9 @@ any_json = st.recursive(
     | st.integers(-(2**70), 2**70)
     | st.floats()
     | st.text(max_size=10)
-    | st.sampled_from(["JS_RUNNING", "JRP_NEVER", "-5", "1e999", "18446744073709551616"]),
+    | st.sampled_from(
+        ["JS_RUNNING", "JRP_NEVER", "-5", "1e999", "18446744073709551616", "1e9999999999999999999", "5\n"]
+    ),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=6,
 )
