@@ -47,21 +47,12 @@ class _Cyclic(Exception):
 FALLBACK = (Fallback, DecodeError, msgspec.MsgspecError, RecursionError, UnicodeError)
 
 
-def _int64_string(proto_type: str) -> Any:
-    """Decimal digits, no leading zero, a sign where the type has one, and no more digits than
-    the type's maximum has: checked by msgspec, so the converter only range-checks the longest."""
-    lo, hi = INT_RANGES[proto_type]
-    sign = "-?" if lo < 0 else ""
-    # \Z, not $: a $ would also match before a final newline, which int() then skips.
-    return Annotated[str, msgspec.Meta(pattern=f"^{sign}(0|[1-9][0-9]{{0,{len(str(hi)) - 1}}})\\Z")]
-
-
 def _scalar(proto_type: str) -> Any:
     """The struct field type of a scalar checked fully by msgspec, else None."""
-    if proto_type in INT64_TYPES:
-        return _int64_string(proto_type)  # written as strings; the int is made in Python
-    if proto_type in ("string", "enum"):
-        return str  # enum names are looked up in Python
+    if proto_type in ("string", "enum") or proto_type in INT64_TYPES:
+        # Enum names are looked up, and int64 strings read, in Python. (A msgspec pattern for the
+        # digits costs more than the checks below: each match is a call into Python's re.)
+        return str
     if proto_type == "bool":
         return bool
     if proto_type == "double":
@@ -122,14 +113,15 @@ class _Builder:
                     value = "v"
                 py = dict[str, str] if kind.startswith("map") else scalar
             elif kind in INT64_TYPES and not f.repeated:
-                # The pattern let through digits only, at most as many as in the maximum. Fewer
-                # (with or without a sign) are in range; as many and sorting no higher too, as
-                # "-" sorts before every digit. The rest goes to the general converter, which
-                # reads the minimum of int64 and raises for anything out of range.
+                # ASCII digits without a leading zero, fewer than in the maximum or as many and
+                # sorting no higher, are read here. Any other string (a sign, a space, a final
+                # newline, an exponent...) goes to the general converter, which reads it or raises.
                 top = str(INT_RANGES[kind][1])
                 ns[f"G{n}"] = general_field(f)
-                digits = len(top)
-                value = f"int(v) if (k := len(v)) < {digits} or k == {digits} and v <= {top!r} else G{n}(v)"
+                value = (
+                    f"int(v) if v.isascii() and v.isdigit() and (v[0] != '0' or v == '0') and "
+                    f"((k := len(v)) < {len(top)} or k == {len(top)} and v <= {top!r}) else G{n}(v)"
+                )
                 py = scalar
             else:  # float, bytes, other maps, repeated int64: JSON as parsed, converted the general way
                 ns[f"G{n}"] = general_field(f)
