@@ -9,7 +9,7 @@ message: enum names looked up, int64 strings read, nested messages converted.
 
 Anything outside that form (a camelCase key, an int64 written as a number, a null where a
 value belongs, an enum number, two members of a oneof, bytes that are not JSON at all...)
-raises :class:`Fallback`, and the caller decodes the body again the general way, which gives
+raises one of :data:`FALLBACK`, and the caller decodes the body again the general way, which gives
 the result or the error it always gave. The tests check that both ways agree.
 """
 
@@ -50,8 +50,8 @@ FALLBACK = (Fallback, DecodeError, msgspec.MsgspecError, RecursionError, Unicode
 def _scalar(proto_type: str) -> Any:
     """The struct field type of a scalar checked fully by msgspec, else None."""
     if proto_type in ("string", "enum") or proto_type in INT64_TYPES:
-        # Enum names are looked up, and int64 strings read, in Python. (A msgspec pattern for the
-        # digits costs more than the checks below: each match is a call into Python's re.)
+        # Enum names are looked up, and int64 strings read, in the converter. (A msgspec pattern
+        # for the digits costs more than the converter's checks: each match calls into re.)
         return str
     if proto_type == "bool":
         return bool
