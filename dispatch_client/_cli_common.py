@@ -13,7 +13,16 @@ import click
 from .errors import TwirpError
 from .service import DEFAULT_TIMEOUT, AgentDispatchService, connect
 
-__all__ = ["Settings", "call", "connection_options", "json_option", "one_line", "run", "settings"]
+__all__ = [
+    "DEV_SECRET",
+    "Settings",
+    "call",
+    "connection_options",
+    "json_option",
+    "one_line",
+    "run",
+    "settings",
+]
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -27,20 +36,24 @@ class Settings:
     timeout: float
 
 
+DEV_SECRET = "secret"  # with DEFAULT_API_KEY, what `livekit-server --dev` accepts
+
+
 def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
+def run(coro: Coroutine[Any, Any, T], *, secret: str | None = None) -> T:
     """Run ``coro``; a TwirpError exits 1 and a ValueError 2, each with one line on stderr.
 
     Warnings are shown as one line each, except pyjwt's about an API secret shorter than
-    32 bytes: the development secret, ``secret``, is that short by design.
+    32 bytes when ``secret`` is the development secret, which is that short by design.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        # Matched by its text: the older pyjwt this package allows has no class for it.
-        warnings.filterwarnings("ignore", message=r"The HMAC key is \d+ bytes long")
+        if secret == DEV_SECRET:
+            # Matched by its text: the older pyjwt this package allows has no class for it.
+            warnings.filterwarnings("ignore", message=r"The HMAC key is \d+ bytes long")
         try:
             return asyncio.run(coro)
         except TwirpError as e:
@@ -96,4 +109,4 @@ def call(conf: Settings, fn: Callable[[AgentDispatchService], Awaitable[T]]) -> 
         async with connect(conf.url, conf.api_key, conf.api_secret, timeout=conf.timeout) as service:
             return await fn(service)
 
-    return run(go())
+    return run(go(), secret=conf.api_secret)

@@ -9,14 +9,12 @@ import signal
 import click
 import orjson
 
-from ._cli_common import Settings, connection_options, json_option, run
+from ._cli_common import DEV_SECRET, Settings, connection_options, json_option, run
 from ._demo import DEMO_ROOM, run_demo
 from .service import connect
 from .testing import DEFAULT_API_KEY, LocalDispatchServer
 
 __all__ = ["DEV_SECRET", "demo", "serve", "serve_until_stopped"]
-
-DEV_SECRET = "secret"  # with DEFAULT_API_KEY, what `livekit-server --dev` accepts
 
 
 async def _start(server: LocalDispatchServer, host: str, port: int) -> str:
@@ -71,7 +69,7 @@ def serve_until_stopped(
 ) -> None:
     """Run ``server`` until SIGINT or SIGTERM, announcing it on stdout."""
     with contextlib.suppress(KeyboardInterrupt):
-        run(_serve(server, host, port, as_json, dev_secret))
+        run(_serve(server, host, port, as_json, dev_secret), secret=server.api_secret)
 
 
 @click.command()
@@ -157,4 +155,4 @@ def demo(
         if not api_key or not api_secret:
             raise click.UsageError("with --url, pass --api-key and --api-secret (or set LIVEKIT_API_*)")
         conf = Settings(url, api_key, api_secret, timeout)
-    run(_demo(conf, room, as_json, api_key, api_secret))
+    run(_demo(conf, room, as_json, api_key, api_secret), secret=api_secret)

@@ -202,8 +202,8 @@ def decode(cls: type[M], data: bytes | str) -> M:
     A large body becomes tens of thousands of container objects at once, and each batch of
     them starts a pass of the cyclic garbage collector over the young objects, and now and
     then over the whole heap. None of them can be part of a cycle yet, so for bodies of
-    GC_PAUSE_BYTES or more the collector is paused for the call (about a third of the time
-    of a 100-dispatch list) and resumed afterwards if it was running.
+    GC_PAUSE_BYTES or more the collector is paused for the call (a tenth or more of the
+    time of a 100-dispatch list) and resumed afterwards if it was running.
     """
     pause = len(data) >= GC_PAUSE_BYTES and gc.isenabled()
     if pause:

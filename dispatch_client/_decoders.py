@@ -79,8 +79,13 @@ def _int_decoder(proto_type: str) -> Conv:
 
 def _float_decoder(proto_type: str) -> Conv:
     def conv(v: Any) -> float:
-        if type(v) is int or type(v) is float:
-            f = float(v)
+        if type(v) is float:
+            f = v
+        elif type(v) is int:
+            try:
+                f = float(v)
+            except OverflowError:  # an integer literal beyond any double
+                raise _bad(proto_type, v) from None
         elif type(v) is str and v in _SPECIAL_FLOATS:
             return _SPECIAL_FLOATS[v]
         elif type(v) is str and _JSON_NUMBER.fullmatch(v):

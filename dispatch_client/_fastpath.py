@@ -1,4 +1,5 @@
-"""Straight-line decoders, compiled once per message class, for the JSON servers write.
+"""The second decoding tier: straight-line decoders, compiled once per message class, over
+orjson's objects, for bodies the first tier (``_structs``) hands back.
 
 The general decoder in ``_codec`` handles every form proto3 JSON allows, one generic
 converter call per field. A real server writes one form only: proto field names, values of

@@ -160,6 +160,7 @@ class _Builder:
 
 
 _DECODERS: dict[type[betterproto2.Message], Callable[[bytes | str], Any] | None] = {}
+_BUILDER = _Builder()  # one for all roots, so that a message class gets one twin
 _LOCK = threading.Lock()
 
 
@@ -173,8 +174,11 @@ def struct_decoder(cls: type[betterproto2.Message]) -> Callable[[bytes | str], A
     with _LOCK:
         if cls not in _DECODERS:
             try:
-                struct, convert = _Builder().build(cls)
-            except _Cyclic:
+                struct, convert = _BUILDER.build(cls)
+            except Exception:
+                # A message that refers to itself (or any schema msgspec cannot take): every
+                # body of it goes the general way. Tests check that server output does not.
+                _BUILDER.building.clear()
                 _DECODERS[cls] = None
             else:
                 _DECODERS[cls] = _whole(msgspec.json.Decoder(struct).decode, convert)

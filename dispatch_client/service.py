@@ -47,9 +47,9 @@ class AgentDispatchService:
     ``timeout`` bounds each call end to end (connect, send, wait, read, retries), in
     seconds; each method also takes its own ``timeout``, and a ``request_id`` that is sent
     as ``X-Livekit-Request-Id`` on every attempt (a fresh one per call by default). Tokens
-    live ``token_ttl`` seconds; both are more than 0 and at most 1e9 s. ``retry`` says how
-    failures are tried again (see :class:`RetryPolicy`). Answers over
-    ``max_response_bytes`` are refused. ``clock`` (Unix seconds, for token times and
+    live ``token_ttl`` seconds; ``timeout`` is more than 0, ``token_ttl`` at least 10 s, both
+    at most 1e9 s. ``retry`` says how failures are tried again (see :class:`RetryPolicy`).
+    Answers over ``max_response_bytes`` are refused. ``clock`` (Unix seconds, for token times and
     ``Retry-After`` dates), ``sleep`` (the wait between attempts) and ``rand`` (uniform in
     [0, 1), spreads the waits) are injectable.
     """

@@ -100,6 +100,16 @@ def test_server_errors_exit_1_with_one_line(env: dict[str, str], args: tuple[str
     assert line.startswith(f"Error: {code}: ")
 
 
+def test_a_short_secret_of_ones_own_is_warned_about(env: dict[str, str]) -> None:
+    # Only the development secret is short by design; a short secret of one's own is worth a line.
+    cli(env, "create", "--room", "cli-4", "--agent", "seed")
+    result = cli(env, "list", "--room", "cli-4", "--api-secret", "short-secret")
+    assert result.exit_code == 1
+    warning, error = result.stderr.splitlines()
+    assert warning.startswith("warning: The HMAC key is 12 bytes long")
+    assert error.startswith("Error: unauthenticated: ")
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [

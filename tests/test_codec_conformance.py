@@ -21,6 +21,7 @@ from dispatch_client import (
     ParticipantInfoKindDetail,
 )
 from dispatch_client._codec import DecodeError, decode, encode
+from dispatch_client._decoders import value_decoder
 from dispatch_client._generated import livekit as lk
 
 ALL_CASES = json.loads((FIXTURES / "accept_cases.json").read_text())
@@ -245,3 +246,14 @@ def test_plans_are_safe_to_build_from_many_threads() -> None:
             [sys.executable, "-c", probe, fixture], check=True, capture_output=True, text=True
         )
         assert out.stdout.split() == ["16", "True", "AD_9LkQ2mNw7RtY"]
+
+
+@pytest.mark.parametrize("proto_type", ["float", "double"])
+@pytest.mark.parametrize("value", [10**400, -(10**400)])
+def test_an_integer_beyond_any_double_is_a_decode_error(proto_type: str, value: int) -> None:
+    # No field of this schema is a float, and orjson reads such literals as doubles; msgspec,
+    # which parses what the general converter sees in the first tier, keeps them as ints.
+    conv = value_decoder(proto_type, None, lambda cls: cls)
+    with pytest.raises(DecodeError):
+        conv(value)
+    assert conv(10**20) == 1e20
