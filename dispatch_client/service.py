@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 
+from . import _codec
 from ._auth import DEFAULT_TTL, TokenSigner
 from ._checks import require_text
 from ._generated.livekit import (
@@ -34,6 +35,13 @@ __all__ = [
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 DEFAULT_RETRY = RetryPolicy()
+_MESSAGES = (
+    CreateAgentDispatchRequest,
+    DeleteAgentDispatchRequest,
+    ListAgentDispatchRequest,
+    AgentDispatch,
+    ListAgentDispatchResponse,
+)
 
 
 class AgentDispatchService:
@@ -70,6 +78,8 @@ class AgentDispatchService:
         rand: Callable[[], float] = random.random,
     ) -> None:
         signer = TokenSigner(api_key, api_secret, ttl=token_ttl, clock=clock)
+        # The codec's per-class work is done here, once per process, instead of in the first call.
+        _codec.prepare(*_MESSAGES)
         self._transport = Transport(
             session,
             url,

@@ -7,6 +7,8 @@ other form must give exactly the general decoder's result or error.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import orjson
@@ -189,3 +191,31 @@ def test_values_out_of_type_or_range_are_the_general_decoders_errors(body: bytes
     with pytest.raises(DecodeError) as got:
         decode(Room, body)
     assert str(got.value) == str(expected.value)
+
+
+def test_a_new_service_has_its_decoders_ready_before_the_first_call() -> None:
+    # In a fresh process, so that no earlier test has built them.
+    code = """
+import asyncio
+import aiohttp
+from dispatch_client import AgentDispatchService, _structs
+
+async def main():
+    async with aiohttp.ClientSession() as session:
+        before = len(_structs._DECODERS)
+        AgentDispatchService(session, "http://127.0.0.1:9", "key", "a-secret-of-thirty-two-bytes-0123")
+        ready = sorted(c.__name__ for c, d in _structs._DECODERS.items() if d is not None)
+        print(before, *ready)
+
+asyncio.run(main())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, *ready = out.stdout.split()
+    assert before == "0"
+    assert set(ready) == {
+        "AgentDispatch",
+        "CreateAgentDispatchRequest",
+        "DeleteAgentDispatchRequest",
+        "ListAgentDispatchRequest",
+        "ListAgentDispatchResponse",
+    }
