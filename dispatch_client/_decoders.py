@@ -121,8 +121,13 @@ def _bytes(v: Any) -> bytes:
         raise _bad("bytes", v) from e
 
 
+def enum_names(enum_cls: type[betterproto2.Enum]) -> dict[str, Any]:
+    """The members of ``enum_cls`` by the names proto3 JSON writes for them."""
+    return {m.proto_name or m.name: m for m in enum_cls}
+
+
 def _enum_decoder(enum_cls: type[betterproto2.Enum]) -> Conv:
-    by_name = {m.proto_name or m.name: m for m in enum_cls}
+    by_name = enum_names(enum_cls)
     lo, hi = INT_RANGES["int32"]
 
     def conv(v: Any) -> Any:

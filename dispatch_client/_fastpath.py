@@ -26,9 +26,9 @@ from typing import Any
 import betterproto2
 import orjson
 
-from ._decoders import INT_RANGES, SKIP, Conv, DecodeError
+from ._decoders import INT_RANGES, SKIP, Conv, DecodeError, enum_names
 
-__all__ = ["FieldInfo", "compile_decoder", "general_field"]
+__all__ = ["FieldInfo", "compile_decoder", "general_field", "plain_int64"]
 
 _ids = itertools.count()
 
@@ -67,7 +67,7 @@ def _fast_case(f: FieldInfo, ns: dict[str, Any], n: int) -> tuple[str, str] | No
     if f.proto_type == "double":
         return "type(v) is float", "v"
     if f.proto_type == "enum":
-        ns[f"E{n}"] = {m.proto_name or m.name: m for m in f.py_type}
+        ns[f"E{n}"] = enum_names(f.py_type)
         ns[f"DEF{n}"] = f.default
         return "type(v) is str", f"E{n}.get(v, DEF{n})"  # an unknown name reads as the default
     if f.proto_type == "message":
@@ -77,16 +77,23 @@ def _fast_case(f: FieldInfo, ns: dict[str, Any], n: int) -> tuple[str, str] | No
         lo, hi = INT_RANGES[f.proto_type]
         if hi < 2**53:
             return f"type(v) is int and {lo} <= v <= {hi}", "v"
-        # The int64 family is written as strings. Digits without a leading zero are in range
-        # when there are fewer of them than in the maximum, or as many and they sort no
-        # higher. Anything else ("007", "-5", "1e3") goes to the general decoder.
-        top = str(hi)
-        return (
-            "type(v) is str and v.isdigit() and v.isascii() and (v[0] != '0' or v == '0')"
-            f" and ((k := len(v)) < {len(top)} or k == {len(top)} and v <= {top!r})",
-            "int(v)",
-        )
+        # The int64 family is written as strings; anything else goes to the general decoder.
+        return f"type(v) is str and {plain_int64(f.proto_type)}", "int(v)"
     return None  # float, bytes: always the general decoder
+
+
+def plain_int64(proto_type: str) -> str:
+    """A condition on a str ``v``: an int64-family value in its plain form, in range.
+
+    ASCII digits without a leading zero are in range when there are fewer of them than in
+    the maximum, or as many and they sort no higher. Anything else ("007", "-5", "1e3",
+    " 5", "5\\n", a digit outside ASCII) is left to the general decoder.
+    """
+    top = str(INT_RANGES[proto_type][1])
+    return (
+        "v.isascii() and v.isdigit() and (v[0] != '0' or v == '0')"
+        f" and ((k := len(v)) < {len(top)} or k == {len(top)} and v <= {top!r})"
+    )
 
 
 def general_field(f: FieldInfo) -> Callable[[Any], Any]:

@@ -23,7 +23,8 @@ from typing import Annotated, Any
 import betterproto2
 import msgspec
 
-from ._decoders import INT64_TYPES, INT_RANGES, DecodeError
+from ._decoders import INT64_TYPES, INT_RANGES, DecodeError, enum_names
+from ._fastpath import general_field, plain_int64
 
 __all__ = ["FALLBACK", "Fallback", "struct_decoder"]
 
@@ -82,7 +83,6 @@ class _Builder:
             raise _Cyclic(cls.__name__)
         self.building.add(cls)
         from ._codec import plan_of
-        from ._fastpath import general_field
 
         plan = plan_of(cls)
         specs: list[Any] = []
@@ -103,7 +103,7 @@ class _Builder:
                 continue
             if kind == "map<string,string>" or (scalar is not None and kind not in INT64_TYPES):
                 if kind == "enum":
-                    ns[f"E{n}"] = {m.proto_name or m.name: m for m in f.py_type}
+                    ns[f"E{n}"] = enum_names(f.py_type)
                     ns[f"DEF{n}"] = f.default
                     if f.repeated:  # unknown names are dropped, as the general decoder does
                         value = f"[E{n}[x] for x in v if x in E{n}] if v else v"
@@ -113,15 +113,10 @@ class _Builder:
                     value = "v"
                 py = dict[str, str] if kind.startswith("map") else scalar
             elif kind in INT64_TYPES and not f.repeated:
-                # ASCII digits without a leading zero, fewer than in the maximum or as many and
-                # sorting no higher, are read here. Any other string (a sign, a space, a final
-                # newline, an exponent...) goes to the general converter, which reads it or raises.
-                top = str(INT_RANGES[kind][1])
+                # The plain form is read here; any other string goes to the general converter,
+                # which reads it or raises.
                 ns[f"G{n}"] = general_field(f)
-                value = (
-                    f"int(v) if v.isascii() and v.isdigit() and (v[0] != '0' or v == '0') and "
-                    f"((k := len(v)) < {len(top)} or k == {len(top)} and v <= {top!r}) else G{n}(v)"
-                )
+                value = f"int(v) if {plain_int64(kind)} else G{n}(v)"
                 py = scalar
             else:  # float, bytes, other maps, repeated int64: JSON as parsed, converted the general way
                 ns[f"G{n}"] = general_field(f)

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 from fake_livekit import API_KEY, API_SECRET, FakeLiveKit
 
 from dispatch_client import AgentDispatch, AgentDispatchService, ListAgentDispatchResponse, RetryPolicy
-from dispatch_client._codec import decode, plan_of
+from dispatch_client._codec import DecodeError, decode, plan_of
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Bodies written by Go's protojson as livekit-server writes them, and the class each holds.
@@ -28,6 +28,15 @@ SERVER_OUTPUT: list[tuple[str, type[Any]]] = [
 def general_decode(cls: type[Any], data: bytes) -> Any:
     """The general decoder alone, which every faster tier of decode() must agree with."""
     return plan_of(cls).decode(orjson.loads(data))
+
+
+def assert_same_decode_error(cls: type[Any], data: bytes) -> None:
+    """decode() refuses ``data`` with exactly the general decoder's error."""
+    with pytest.raises(DecodeError) as expected:
+        general_decode(cls, data)
+    with pytest.raises(DecodeError) as got:
+        decode(cls, data)
+    assert str(got.value) == str(expected.value)
 
 
 def full_dispatch() -> AgentDispatch:
