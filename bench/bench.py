@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import gc
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import orjson
 from livekit.api.agent_dispatch_service import AgentDispatchService as TheirService
 from payloads import LARGE_ROOM, SMALL_ROOM, our_create_request, their_create_request
 from results import Row, machine, render, write_results
-from timing import decode_rows, encode_rows, memory_rows, profile_decode, profile_text
+from timing import decode_rows, encode_rows, memory_rows, paused, profile_decode, profile_text
 
 from dispatch_client import AgentDispatchService, ListAgentDispatchRequest, ListAgentDispatchResponse
 from dispatch_client._auth import TokenSigner
@@ -109,16 +108,6 @@ async def end_to_end_rows(url: str, rounds: int, seconds: float) -> tuple[list[R
         }
 
         twins = msgspec.json.Decoder(_Builder().build(ListAgentDispatchResponse)[0]).decode
-
-        def paused(parse: Callable[[bytes], object]) -> Callable[[bytes], object]:
-            def run(body: bytes) -> object:
-                gc.disable()
-                try:
-                    return parse(body)
-                finally:
-                    gc.enable()
-
-            return run
 
         async def raw_list(parse: Callable[[bytes], object]) -> object:
             async with floor_session.post(list_url, data=list_body, headers=list_headers) as resp:

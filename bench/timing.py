@@ -70,8 +70,8 @@ def _decoders(binary: bytes, data: bytes) -> dict[str, Callable[[], object]]:
         # Not decoders: the parse step of ours alone (msgspec into the twin structs, checked,
         # not yet messages), and a plain parse into dicts and lists: the floors under the decode.
         # Timed with the collector paused as decode() pauses it, so that the shares compare.
-        "parse": _as_decode_runs(lambda: parse(data), data),
-        "orjson.loads": _as_decode_runs(lambda: orjson.loads(data), data),
+        "parse": _as_decode_runs(parse, data),
+        "orjson.loads": _as_decode_runs(orjson.loads, data),
         # What a body off the server form costs: the same answer with camelCase keys, which the
         # first tier refuses at its first key and the later ones read.
         "camel": lambda: decode(ListAgentDispatchResponse, camel),
@@ -87,19 +87,24 @@ def _camel_case(value: object) -> object:
     return value
 
 
-def _as_decode_runs(fn: Callable[[], object], data: bytes) -> Callable[[], object]:
-    """``fn`` with the cyclic garbage collector paused around it where decode() pauses it."""
-    if len(data) < GC_PAUSE_BYTES:
-        return fn
+def paused(parse: Callable[[bytes], object]) -> Callable[[bytes], object]:
+    """``parse`` with the cyclic garbage collector paused around each call, as decode() does
+    for large bodies."""
 
-    def paused() -> object:
+    def run(body: bytes) -> object:
         gc.disable()
         try:
-            return fn()
+            return parse(body)
         finally:
             gc.enable()
 
-    return paused
+    return run
+
+
+def _as_decode_runs(parse: Callable[[bytes], object], data: bytes) -> Callable[[], object]:
+    """``parse`` of ``data``, with the collector paused where decode() pauses it."""
+    run = paused(parse) if len(data) >= GC_PAUSE_BYTES else parse
+    return lambda: run(data)
 
 
 def decode_rows(rounds: int) -> list[Row]:
