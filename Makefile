@@ -1,10 +1,19 @@
-# Everything sets itself up: a fresh clone with only python3 can run `make test`.
+# Everything sets itself up: a fresh clone with only python3 and go can run `make test`.
 PYTHON ?= python3
+GO ?= go
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test run lint typecheck check-generated pytest generate bench venv clean
+.PHONY: test run lint typecheck check-generated pytest generate bench venv clean livekit-server
+
+# The real livekit-server the end-to-end and differential tests run: a pinned release built from
+# the Go module proxy into a project-local cache, reused when present. Newer releases (v1.13.6 on)
+# carry replace directives in go.mod, which `go install module@version` refuses.
+LIVEKIT_VERSION := v1.13.5
+LIVEKIT_DIR := .cache/livekit-server/$(LIVEKIT_VERSION)
+LIVEKIT_SERVER := $(LIVEKIT_DIR)/livekit-server
+export LIVEKIT_SERVER_BIN := $(abspath $(LIVEKIT_SERVER))
 
 test: lint typecheck check-generated pytest
 
@@ -30,8 +39,17 @@ typecheck: $(STAMP)
 check-generated: $(STAMP)
 	$(BIN)/python tools/generate.py --check
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(LIVEKIT_SERVER)
 	$(BIN)/pytest
+
+livekit-server: $(LIVEKIT_SERVER)
+
+$(LIVEKIT_SERVER):
+	@command -v $(GO) >/dev/null 2>&1 || { echo "make: go not found: install Go 1.26 or newer (https://go.dev/dl/) to build livekit-server $(LIVEKIT_VERSION) for the tests" >&2; exit 1; }
+	@echo "building livekit-server $(LIVEKIT_VERSION) into $(LIVEKIT_DIR) (the first time takes a few minutes)"
+	rm -rf $(LIVEKIT_DIR)/.build && mkdir -p $(LIVEKIT_DIR)/.build
+	GOBIN=$(abspath $(LIVEKIT_DIR))/.build GOFLAGS=-mod=mod $(GO) install github.com/livekit/livekit-server/cmd/server@$(LIVEKIT_VERSION)
+	mv $(LIVEKIT_DIR)/.build/server $@ && rmdir $(LIVEKIT_DIR)/.build
 
 # The demo: against a local server started for the run, or LIVEKIT_URL etc. when set.
 run: $(STAMP)
@@ -45,4 +63,4 @@ generate: $(STAMP)
 	$(BIN)/python tools/generate.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .cache .mypy_cache .pytest_cache .ruff_cache build *.egg-info

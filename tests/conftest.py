@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 from fake_livekit import API_KEY, API_SECRET, FakeLiveKit
+from livekit_server import RUNNING, RealServer, start
 
 from dispatch_client import AgentDispatch, AgentDispatchService, ListAgentDispatchResponse, RetryPolicy
 from dispatch_client._codec import DecodeError, decode, plan_of
@@ -87,6 +88,22 @@ def service(session: aiohttp.ClientSession, url: str) -> AgentDispatchService:
 def summary(request: pytest.FixtureRequest) -> list[str]:
     """Lines a test adds here are shown at the end of every run (measurements, not assertions)."""
     return request.config.stash.setdefault(SUMMARY, [])
+
+
+@pytest.fixture(scope="session")
+def livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    """The real livekit-server (the pinned release), one for the whole session."""
+    with start(tmp_path_factory.mktemp("livekit")) as server:
+        yield server
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if report.failed:
+        for server in RUNNING:
+            report.sections.append((f"livekit-server log ({server.url})", server.log_tail()))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:

@@ -1,0 +1,127 @@
+"""The real livekit-server, built by `make livekit-server`, run with --dev on free loopback ports.
+
+One server serves a whole test session (``livekit`` fixture in conftest); tests that need other
+settings (a short empty timeout) start one of their own with :func:`start`. Each server writes
+its log to a file; :attr:`RealServer.log_tail` is shown when a test that used it fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+VERSION = "v1.13.5"
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BINARY = ROOT / ".cache" / "livekit-server" / VERSION / "livekit-server"
+API_KEY = "APIe2etests"
+# livekit-server refuses secrets under 32 characters outside --dev; pyjwt warns under 32 bytes.
+API_SECRET = "e2e-secret-0123456789abcdefghijklmnopqrstuvwxyz"
+_START_TIMEOUT = 30.0
+_rooms = itertools.count()
+# Servers running now, for the log shown with a failing test.
+RUNNING: list[RealServer] = []
+
+
+def binary() -> Path:
+    """The built server; a clear error when it is missing (``make test`` builds it first)."""
+    path = Path(os.environ.get("LIVEKIT_SERVER_BIN") or DEFAULT_BINARY)
+    if not path.is_file():
+        raise RuntimeError(f"livekit-server {VERSION} is not built at {path}: run `make livekit-server`")
+    return path
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def unique_room(prefix: str) -> str:
+    """A room name no other test of this run uses."""
+    return f"{prefix}-{os.getpid()}-{next(_rooms)}-{time.monotonic_ns() % 10**9}"
+
+
+@dataclasses.dataclass
+class RealServer:
+    url: str
+    port: int
+    api_key: str
+    api_secret: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _config(http_port: int, room: dict[str, object] | None) -> str:
+    config: dict[str, object] = {
+        "port": http_port,
+        "bind_addresses": ["127.0.0.1"],
+        "rtc": {"tcp_port": free_port(), "udp_port": free_port(socket.SOCK_DGRAM), "use_external_ip": False},
+        "keys": {API_KEY: API_SECRET},
+        "logging": {"level": "info"},
+    }
+    if room:
+        config["room"] = room
+    return json.dumps(config)  # JSON is YAML
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/", timeout=1) as resp:
+            return bool(resp.status == 200 and resp.read() == b"OK")
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+@contextlib.contextmanager
+def start(log_dir: Path, *, room: dict[str, object] | None = None) -> Iterator[RealServer]:
+    """Run ``livekit-server --dev`` until the block ends; ready when ``/`` answers ``OK``.
+
+    ``room`` is the config's ``room`` section (``empty_timeout``, ``departure_timeout``, ...).
+    """
+    http_port = free_port()
+    log_path = log_dir / f"livekit-server-{http_port}.log"
+    url = f"http://127.0.0.1:{http_port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(binary()), "--dev", "--config-body", _config(http_port, room)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    server = RealServer(url, http_port, API_KEY, API_SECRET, process, log_path)
+    try:
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not _ready(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"livekit-server did not start (exit code {process.poll()}):\n{server.log_tail()}"
+                )
+            time.sleep(0.05)
+        RUNNING.append(server)
+        yield server
+    finally:
+        if server in RUNNING:
+            RUNNING.remove(server)
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
