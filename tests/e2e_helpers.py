@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -62,7 +63,7 @@ async def post(
     session: aiohttp.ClientSession,
     base: str,
     method: str,
-    body: bytes | dict[str, object],
+    body: bytes | Mapping[str, object],
     *,
     bearer: str | None,
     content_type: str = "application/json",
