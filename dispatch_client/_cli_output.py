@@ -52,7 +52,7 @@ def details(dispatch: AgentDispatch) -> str:
     state = dispatch.state
     rows = [
         ("id", dispatch.id),
-        ("agent", dispatch.agent_name),
+        ("agent", _printable(dispatch.agent_name) or "-"),
         ("room", dispatch.room),
         ("deployment", dispatch.deployment or "-"),
         ("restart policy", restart_policy_name(dispatch.restart_policy)),
@@ -76,7 +76,7 @@ def table(dispatches: Sequence[AgentDispatch]) -> str:
         rows.append(
             (
                 d.id,
-                _cell(d.agent_name),
+                _cell(d.agent_name) or "-",
                 _cell(d.deployment) or "-",
                 restart_policy_name(d.restart_policy),
                 format_time(d.state.created_at if d.state else 0),

@@ -10,7 +10,12 @@ import betterproto2
 import orjson
 
 from . import _cli_output as out
-from ._generated.livekit import CreateAgentDispatchRequest, JobRestartPolicy, ListAgentDispatchResponse
+from ._generated.livekit import (
+    AgentDispatch,
+    CreateAgentDispatchRequest,
+    JobRestartPolicy,
+    ListAgentDispatchResponse,
+)
 from .errors import TwirpError, TwirpErrorCode
 from .service import AgentDispatchService
 
@@ -21,6 +26,23 @@ DEMO_ROOM = "demo-room"
 
 def _json(msg: betterproto2.Message) -> Any:
     return orjson.loads(out.json_text(msg))
+
+
+def _with_others(text: str, listed: list[AgentDispatch], created: list[str]) -> str:
+    """``text`` and a line on each listed dispatch this demo did not create (and will not delete).
+
+    livekit-server gives every room it creates a dispatch of its own, with no agent name; a
+    room may also hold dispatches from before the demo.
+    """
+    lines = [text]
+    for d in listed:
+        if d.id in created:
+            continue
+        if not d.agent_name:
+            lines.append(f"({d.id}, with no agent name, is the server's default dispatch for a new room)")
+        else:
+            lines.append(f"({d.id}, agent {d.agent_name!r}, was already in the room)")
+    return "\n".join(lines)
 
 
 async def run_demo(service: AgentDispatchService, room: str, echo: Callable[[str], None]) -> list[Any]:
@@ -71,7 +93,10 @@ async def _steps(
 
     listed = await service.list_dispatch(room)
     show(
-        f"List the dispatches of room {room!r}", "list", out.table(listed), ListAgentDispatchResponse(listed)
+        f"List the dispatches of room {room!r}",
+        "list",
+        _with_others(out.table(listed), listed, created),
+        ListAgentDispatchResponse(listed),
     )
 
     found = await service.get_dispatch(greeter.id, room)
@@ -87,7 +112,7 @@ async def _steps(
     show(
         f"List the dispatches of room {room!r} again",
         "list",
-        out.table(listed),
+        _with_others(out.table(listed), listed, created),
         ListAgentDispatchResponse(listed),
     )
 
