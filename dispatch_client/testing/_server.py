@@ -1,7 +1,8 @@
-"""LocalDispatchServer: an in-memory AgentDispatchService that answers as livekit-server does."""
+"""LocalDispatchServer: an in-memory AgentDispatchService that answers as livekit-server v1.13.5 does."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import secrets
@@ -23,19 +24,20 @@ from .._generated.livekit import (
     ListAgentDispatchResponse,
 )
 from .._retry import RetryPolicy
-from .._transport import REQUEST_ID_HEADER
 from ..errors import TwirpError, TwirpErrorCode
 from ..service import DEFAULT_RETRY, DEFAULT_TIMEOUT, AgentDispatchService, connect
-from . import _twirp
-from ._state import DispatchStore
-from ._tokens import TokenRejected, TokenVerifier
+from . import _routes, _twirp
+from ._state import DEFAULT_EMPTY_TIMEOUT, DispatchStore, check_create, room_error
+from ._tokens import Grant, TokenRejected, TokenVerifier
 
-__all__ = ["DEFAULT_API_KEY", "MAX_BODY_BYTES", "LocalDispatchServer"]
+__all__ = ["DEFAULT_API_KEY", "MAX_BODY_BYTES", "NOT_RUNNING_WAIT", "LocalDispatchServer"]
 
 logger = logging.getLogger("dispatch_client.testing")
 
 DEFAULT_API_KEY = "devkey"
-MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_BODY_BYTES = 10 * 1024 * 1024  # livekit-server's limit after v1.13.5 (opt in with max_body_bytes=)
+NOT_RUNNING_WAIT = 3.0  # livekit-server's internal RPC timeout, in seconds
+TIMEOUT_HEADER = "X-Twirp-Timeout-Ms"
 _REQUESTS = (CreateAgentDispatchRequest, DeleteAgentDispatchRequest, ListAgentDispatchRequest)
 _REQUEST_TYPES: dict[str, type[betterproto2.Message]] = {
     "CreateDispatch": CreateAgentDispatchRequest,
@@ -45,7 +47,7 @@ _REQUEST_TYPES: dict[str, type[betterproto2.Message]] = {
 
 
 class LocalDispatchServer:
-    """A stand-in for livekit-server's ``AgentDispatchService`` on a local port, state in memory.
+    """A stand-in for livekit-server v1.13.5's ``AgentDispatchService`` on a local port, state in memory.
 
     ::
 
@@ -53,13 +55,25 @@ class LocalDispatchServer:
             async with server.connect() as dispatch:
                 await dispatch.list_dispatch("room")  # or any client, with server.url
 
-    It speaks Twirp in JSON and binary protobuf, checks tokens as livekit-server does
-    (HS256, ``iss`` naming ``api_key``, ``exp``, a minute of leeway, ``roomAdmin`` on the
-    request's room) and applies its validation and default limits. Without
-    ``api_secret`` a random one is made (see :attr:`api_secret`). ``port=0`` picks a free
-    port. ``clock`` (Unix nanoseconds) stamps ``created_at``/``deleted_at`` and judges
-    token times; ``rng`` draws dispatch ids. :meth:`close` gives requests in progress
-    ``shutdown_timeout`` seconds to finish, then cancels them.
+    It answers as the release v1.13.5 does, checked against that binary request by request
+    (tests/test_differential.py lists what still differs): Twirp in JSON and binary
+    protobuf, its token rules and plain-text 401s, its validation and messages, a default
+    dispatch (``agent_name ""``) in every room a create starts, ids of ``AD_`` and 12
+    base57 characters, no deduplication on ``X-Livekit-Request-Id``, no body limit.
+
+    A room runs from the create that starts it until ``empty_timeout`` seconds later (300,
+    livekit-server's default; ``None``: until :meth:`close_room`). List, get and delete in
+    a room that is not running answer, as livekit-server does after its internal RPC times
+    out, ``unavailable`` "no response from servers" -- after ``not_running_wait`` seconds
+    (3, as the real server; tests may make it short, the answer is the same). An
+    ``X-Twirp-Timeout-Ms`` deadline that ends first answers ``canceled`` (408) then; one of
+    0 or less does so at once, for every method.
+
+    Without ``api_secret`` a random one is made (see :attr:`api_secret`). ``port=0`` picks a
+    free port. ``clock`` (Unix nanoseconds) stamps ``created_at``, judges token times and
+    room timeouts; ``rng`` draws dispatch ids. ``max_body_bytes`` (none by default, as in
+    v1.13.5) refuses larger bodies with a plain-text 413, as later releases do at 10 MiB.
+    :meth:`close` gives requests in progress ``shutdown_timeout`` seconds, then cancels them.
     """
 
     def __init__(
@@ -69,10 +83,12 @@ class LocalDispatchServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        max_body_bytes: int = MAX_BODY_BYTES,
+        max_body_bytes: int | None = None,
         clock: Callable[[], int] = time.time_ns,
         rng: random.Random | None = None,
         shutdown_timeout: float = 1.0,
+        empty_timeout: float | None = DEFAULT_EMPTY_TIMEOUT,
+        not_running_wait: float = NOT_RUNNING_WAIT,
     ) -> None:
         self._api_key = require_text("api_key", api_key)
         if api_secret is None:
@@ -82,9 +98,16 @@ class LocalDispatchServer:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an int from 0 to 65535, got {port!r}")
         self._port = port
-        self._max_body = require_positive_int("max_body_bytes", max_body_bytes)
+        self._max_body = (
+            None if max_body_bytes is None else require_positive_int("max_body_bytes", max_body_bytes)
+        )
         self._shutdown_timeout = require_seconds("shutdown_timeout", shutdown_timeout)
-        self._store = DispatchStore(clock=clock, rng=rng if rng is not None else random.Random())
+        if empty_timeout is not None:
+            empty_timeout = require_seconds("empty_timeout", empty_timeout)
+        self._not_running_wait = _non_negative("not_running_wait", not_running_wait)
+        self._store = DispatchStore(
+            clock=clock, rng=rng if rng is not None else random.Random(), empty_timeout=empty_timeout
+        )
         self._tokens = TokenVerifier({self._api_key: self._api_secret}, clock=lambda: clock() / 1e9)
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -105,8 +128,12 @@ class LocalDispatchServer:
         return self._url
 
     def rooms(self) -> dict[str, list[AgentDispatch]]:
-        """A copy of the state: every room that has had a dispatch, with its dispatches."""
+        """A copy of the state: every running room, with its dispatches."""
         return self._store.rooms()
+
+    def close_room(self, room: str) -> bool:
+        """End ``room`` now, as its empty timeout would (its dispatches go with it); whether it ran."""
+        return self._store.close_room(room)
 
     def app(self) -> web.Application:
         """The aiohttp application, to mount elsewhere (aiohttp's TestServer, a larger app)."""
@@ -168,40 +195,76 @@ class LocalDispatchServer:
         return f"LocalDispatchServer(url={self._url!r}, api_key={self._api_key!r})"
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        try:
-            return await self._answer(request)
-        except TwirpError as err:
-            return _twirp.error_response(err)
-        except TokenRejected as e:
-            return _twirp.plain_response(401, str(e))
-        except _twirp.BodyTooLarge:
-            resp = _twirp.plain_response(413, f"request body larger than {self._max_body} bytes")
-            resp.force_close()  # the rest of the body is never read: the connection ends here
-            return resp
-        except Exception:
-            logger.exception("%s %s failed", request.method, request.path)
-            return _twirp.error_response(TwirpError(TwirpErrorCode.INTERNAL, "internal server error"))
+        response = _routes.preflight(request)
+        if response is None:
+            try:
+                response = await self._route(request)
+            except TwirpError as err:
+                response = _twirp.error_response(err)
+            except TokenRejected as e:
+                response = _twirp.plain_response(401, str(e))
+            except _twirp.BodyTooLarge:
+                response = _twirp.plain_response(413, f"request body larger than {self._max_body} bytes")
+                response.force_close()  # the rest of the body is never read: the connection ends here
+            except Exception:
+                logger.exception("%s %s failed", request.method, request.path)
+                response = _twirp.error_response(TwirpError(TwirpErrorCode.INTERNAL, "internal server error"))
+            _routes.cors(request, response)
+        return response
 
-    async def _answer(self, request: web.Request) -> web.Response:
-        # As in livekit-server, the token is checked before Twirp sees the request,
-        # and the grant only once the request's room is known.
-        length = request.content_length
-        if length is not None and length > self._max_body:
-            raise _twirp.BodyTooLarge
+    async def _route(self, request: web.Request) -> web.Response:
+        # As in livekit-server, the token is checked before any routing, and the grant
+        # only once the request's room is known.
+        path = _routes.strip_double_slash(request.path)
         grant = self._tokens.grant(request.headers.get("Authorization"), request.query.get("access_token"))
-        method = _twirp.method_of(request.method, request.path)
-        encoding = _twirp.encoding_of(request.headers.get("Content-Type", ""), request.method, request.path)
+        if path == "/":
+            return _routes.health()
+        if path == _routes.SERVICE_PATH[:-1]:
+            return _routes.redirect_to_service(request)
+        if not path.startswith(_routes.SERVICE_PATH):
+            return _routes.not_found()
+        return await self._twirp(request, path, grant)
+
+    async def _twirp(self, request: web.Request, path: str, grant: Grant | None) -> web.Response:
+        method = _twirp.method_of(request.method, path)
+        encoding = _twirp.encoding_of(request.headers.get("Content-Type", ""), request.method, path)
         body = await _twirp.read_body(request, self._max_body)
         req = _twirp.decode_request(_REQUEST_TYPES[method], body, encoding)
-        assert isinstance(req, _REQUESTS)
+        deadline = _twirp.timeout_of(request.headers.get(TIMEOUT_HEADER))
+        if not isinstance(req, _REQUESTS):
+            raise TypeError(f"unexpected request {type(req).__name__}")
         if grant is None or not grant.room_admin or grant.room != req.room:
             # livekit-server answers a missing grant with unauthenticated, never permission_denied.
             raise TwirpError(TwirpErrorCode.UNAUTHENTICATED, "permissions denied")
+        if isinstance(req, CreateAgentDispatchRequest):
+            check_create(req)
+        if deadline is not None and deadline <= 0:
+            raise room_error(TwirpErrorCode.CANCELED, "request canceled")
         result: AgentDispatch | ListAgentDispatchResponse
         if isinstance(req, CreateAgentDispatchRequest):
-            result = self._store.create(req, request.headers.get(REQUEST_ID_HEADER))
-        elif isinstance(req, DeleteAgentDispatchRequest):
-            result = self._store.delete(req.room, req.dispatch_id)
+            result = self._store.create(req)
         else:
-            result = ListAgentDispatchResponse(agent_dispatches=self._store.find(req.room, req.dispatch_id))
+            await self._require_running(req.room, deadline)
+            if isinstance(req, DeleteAgentDispatchRequest):
+                result = self._store.delete(req.room, req.dispatch_id)
+            else:
+                result = ListAgentDispatchResponse(
+                    agent_dispatches=self._store.find(req.room, req.dispatch_id)
+                )
         return _twirp.response(result, encoding)
+
+    async def _require_running(self, room: str, deadline: float | None) -> None:
+        """Nothing answers for a room that is not running: livekit-server's RPC waits, then gives up."""
+        if self._store.running(room):
+            return
+        if deadline is not None and deadline < self._not_running_wait:
+            await asyncio.sleep(deadline)
+            raise room_error(TwirpErrorCode.CANCELED, "request canceled")
+        await asyncio.sleep(self._not_running_wait)
+        raise room_error(TwirpErrorCode.UNAVAILABLE, "no response from servers")
+
+
+def _non_negative(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise ValueError(f"{name} must be a number of seconds, 0 or more, got {value!r}")
+    return float(value)

@@ -1,11 +1,10 @@
-"""Dispatches per room, kept in memory, with livekit-server's checks and default limits."""
+"""Rooms and their dispatches, kept in memory, with livekit-server v1.13.5's checks and limits."""
 
 from __future__ import annotations
 
 import copy
-import hashlib
+import dataclasses
 import random
-import string
 from collections.abc import Callable
 
 from .._generated.livekit import (
@@ -16,119 +15,145 @@ from .._generated.livekit import (
 from ..errors import TwirpError, TwirpErrorCode
 
 __all__ = [
+    "DEFAULT_EMPTY_TIMEOUT",
+    "ID_ALPHABET",
     "MAX_ATTRIBUTES_BYTES",
     "MAX_DEPLOYMENT_BYTES",
     "MAX_METADATA_BYTES",
     "DispatchStore",
+    "check_create",
+    "room_error",
 ]
 
 MAX_METADATA_BYTES = 512 * 1024
 MAX_ATTRIBUTES_BYTES = 64 * 1024
 MAX_DEPLOYMENT_BYTES = 64
+DEFAULT_EMPTY_TIMEOUT = 300.0  # livekit-server's room.empty_timeout, in seconds
 ID_PREFIX = "AD_"
 ID_LENGTH = 12
-BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+# The shortuuid alphabet livekit-server draws ids from: no 0, 1, I, O or l.
+ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+# livekit-server turns every error of the room's handler (and of its own checks that are not
+# Twirp errors) into a Twirp error whose message starts with the text of an "unknown" one.
+ROOM_ERROR_PREFIX = "twirp error unknown: "
 
 
-def _invalid(message: str) -> TwirpError:
-    return TwirpError(TwirpErrorCode.INVALID_ARGUMENT, message)
+def room_error(code: TwirpErrorCode, message: str) -> TwirpError:
+    """An error as livekit-server writes one that came from past its Twirp layer."""
+    return TwirpError(code, ROOM_ERROR_PREFIX + message)
 
 
 def _check_deployment(deployment: str) -> None:
-    if len(deployment.encode()) > MAX_DEPLOYMENT_BYTES:
-        raise _invalid(f"deployment name longer than {MAX_DEPLOYMENT_BYTES} bytes")
-    for ch in deployment:
-        if ch == "_" or ch.isspace() or ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F:
-            raise _invalid(f"deployment name must not contain {ch!r}")
+    data = deployment.encode()
+    if len(data) > MAX_DEPLOYMENT_BYTES:
+        raise room_error(TwirpErrorCode.INVALID_ARGUMENT, f"deployment exceeds {MAX_DEPLOYMENT_BYTES} bytes")
+    for position, byte in enumerate(data):  # bytes, not characters: UTF-8 beyond ASCII is allowed
+        if byte == ord("_"):
+            raise room_error(TwirpErrorCode.INVALID_ARGUMENT, "deployment contains reserved character '_'")
+        if byte <= 0x20 or byte == 0x7F:
+            raise room_error(
+                TwirpErrorCode.INVALID_ARGUMENT,
+                f"deployment contains whitespace or control byte at position {position}",
+            )
 
 
-def _check_create(req: CreateAgentDispatchRequest) -> None:
-    if not req.room:
-        raise _invalid("room is required")
+def check_create(req: CreateAgentDispatchRequest) -> None:
+    """livekit-server's checks of a create, in its order; neither ``room`` nor ``agent_name`` is checked."""
     _check_deployment(req.deployment)
     if len(req.metadata.encode()) > MAX_METADATA_BYTES:
-        raise _invalid("metadata size exceeds limits")
+        raise room_error(TwirpErrorCode.INVALID_ARGUMENT, "metadata size exceeds limits")
     attributes_size = sum(len(k.encode()) + len(v.encode()) for k, v in req.attributes.items())
     if attributes_size > MAX_ATTRIBUTES_BYTES:
-        raise _invalid("attribute size exceeds limits")
+        raise room_error(TwirpErrorCode.INVALID_ARGUMENT, "attribute size exceeds limits")
 
 
-def deterministic_id(room: str, request_id: str) -> str:
-    """The dispatch id for a create that carries ``request_id``: the same for every retry."""
-    digest = int.from_bytes(hashlib.sha256(f"{room}\0{request_id}".encode()).digest(), "big")
-    chars = []
-    for _ in range(ID_LENGTH):
-        digest, rest = divmod(digest, len(BASE62))
-        chars.append(BASE62[rest])
-    return ID_PREFIX + "".join(chars)
+@dataclasses.dataclass
+class _Room:
+    created_at: int  # Unix nanoseconds
+    dispatches: dict[str, AgentDispatch]
 
 
 class DispatchStore:
-    """The dispatches of every room that has had one.
+    """The rooms that are running, each with its dispatches.
 
-    A room comes into being with its first dispatch and stays (empty) after its last
-    one is deleted. ``clock`` gives Unix nanoseconds; ``rng`` draws the ids of creates
-    that carry no request id. Everything handed out is a copy.
+    As in livekit-server v1.13.5, a create starts its room when the room is not running,
+    and a room starts with a default dispatch (``agent_name ""``, kept for backward
+    compatibility). A room stops running ``empty_timeout`` seconds after it started (no
+    participant ever joins here), or when :meth:`close_room` says so; its dispatches go
+    with it. ``None`` means rooms run until closed. ``clock`` gives Unix nanoseconds.
     """
 
-    def __init__(self, *, clock: Callable[[], int], rng: random.Random) -> None:
+    def __init__(self, *, clock: Callable[[], int], rng: random.Random, empty_timeout: float | None) -> None:
         self._clock = clock
         self._rng = rng
-        self._rooms: dict[str, dict[str, AgentDispatch]] = {}
+        self._empty_timeout = empty_timeout
+        self._rooms: dict[str, _Room] = {}
 
-    def _room(self, room: str) -> dict[str, AgentDispatch]:
+    def running(self, room: str) -> bool:
+        """Whether ``room`` is running now (a room past its empty timeout is closed here)."""
         found = self._rooms.get(room)
         if found is None:
-            raise TwirpError(TwirpErrorCode.NOT_FOUND, "requested room does not exist")
-        return found
+            return False
+        if self._empty_timeout is not None and self._clock() - found.created_at >= self._empty_timeout * 1e9:
+            del self._rooms[room]
+            return False
+        return True
 
-    def _new_id(self) -> str:
-        return ID_PREFIX + "".join(self._rng.choice(BASE62) for _ in range(ID_LENGTH))
+    def close_room(self, room: str) -> bool:
+        """Stop ``room`` now, as its empty timeout would; whether it was running."""
+        was_running = self.running(room)
+        self._rooms.pop(room, None)
+        return was_running
 
-    def create(self, req: CreateAgentDispatchRequest, request_id: str | None = None) -> AgentDispatch:
-        """Store a new dispatch, or return the one this ``request_id`` already made in the room."""
-        _check_create(req)
-        dispatches = self._rooms.setdefault(req.room, {})
-        if request_id:
-            dispatch_id = deterministic_id(req.room, request_id)
-            existing = dispatches.get(dispatch_id)
-            if existing is not None:
-                return copy.deepcopy(existing)
-        else:
-            dispatch_id = self._new_id()
-            while dispatch_id in dispatches:
-                dispatch_id = self._new_id()
+    def _new_id(self, taken: dict[str, AgentDispatch]) -> str:
+        while True:
+            new = ID_PREFIX + "".join(self._rng.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+            if new not in taken:
+                return new
+
+    def _add(self, room: _Room, dispatch: AgentDispatch) -> AgentDispatch:
+        dispatch.id = self._new_id(room.dispatches)
+        dispatch.state = AgentDispatchState(created_at=self._clock())
+        room.dispatches[dispatch.id] = dispatch
+        return dispatch
+
+    def create(self, req: CreateAgentDispatchRequest) -> AgentDispatch:
+        """Store a new dispatch (starting its room first when it is not running); checks come first."""
+        check_create(req)
+        if not self.running(req.room):
+            started = _Room(created_at=self._clock(), dispatches={})
+            self._rooms[req.room] = started
+            self._add(started, AgentDispatch(room=req.room))
         dispatch = AgentDispatch(
-            id=dispatch_id,
             agent_name=req.agent_name,
             room=req.room,
             metadata=req.metadata,
-            state=AgentDispatchState(created_at=self._clock()),
             restart_policy=req.restart_policy,
             deployment=req.deployment,
             attributes=dict(req.attributes),
         )
-        dispatches[dispatch_id] = dispatch
-        return copy.deepcopy(dispatch)
+        return copy.deepcopy(self._add(self._rooms[req.room], dispatch))
 
     def find(self, room: str, dispatch_id: str = "") -> list[AgentDispatch]:
-        """The room's dispatches in creation order, or only the one with ``dispatch_id``."""
-        dispatches = self._room(room)
+        """A running room's dispatches (in creation order; livekit-server's order is random), or
+        only the one with ``dispatch_id``."""
+        dispatches = self._rooms[room].dispatches
         if dispatch_id:
             found = dispatches.get(dispatch_id)
             return [copy.deepcopy(found)] if found is not None else []
         return [copy.deepcopy(d) for d in dispatches.values()]
 
     def delete(self, room: str, dispatch_id: str) -> AgentDispatch:
-        """Remove a dispatch and return it, ``state.deleted_at`` set."""
-        dispatch = self._room(room).pop(dispatch_id, None)
+        """Remove a dispatch of a running room and return it as it was (``deleted_at`` stays 0)."""
+        dispatch = self._rooms[room].dispatches.pop(dispatch_id, None)
         if dispatch is None:
-            raise TwirpError(TwirpErrorCode.NOT_FOUND, "dispatch ID not found")
-        if dispatch.state is None:
-            dispatch.state = AgentDispatchState()
-        dispatch.state.deleted_at = self._clock()
+            raise room_error(TwirpErrorCode.NOT_FOUND, "dispatch ID not found")
         return dispatch
 
     def rooms(self) -> dict[str, list[AgentDispatch]]:
-        """Every room that exists, with copies of its dispatches."""
-        return {room: [copy.deepcopy(d) for d in ds.values()] for room, ds in self._rooms.items()}
+        """Every running room, with copies of its dispatches."""
+        return {
+            name: [copy.deepcopy(d) for d in room.dispatches.values()]
+            for name, room in list(self._rooms.items())
+            if self.running(name)
+        }

@@ -1,20 +1,52 @@
-"""Access tokens checked as livekit-server checks them: HS256, a known ``iss``, ``exp``, a minute's leeway."""
+"""Access tokens checked as livekit-server v1.13.5 checks them, with its plain-text 401 bodies.
+
+In order: an ``Authorization`` header must start with ``Bearer `` (without one, the
+``access_token`` query parameter is read); the token is parsed without its signature
+(three base64url parts, a JSON header naming a known ``alg``, registered claims of the
+right JSON types), else "invalid authorization token"; ``iss`` must name a known key,
+else "invalid API key: <iss>"; then the full check (grant claims of the right types,
+HS256, the signature, ``exp``/``nbf`` with a minute of leeway), whose failures answer
+"invalid token: <the token>, error: <why>" -- the token itself is echoed back. v1.13.5
+needs no ``exp`` and never looks at ``iat``; later releases differ here.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
-import math
+import hashlib
+import hmac
+import json
+import re
 from collections.abc import Callable, Mapping
 
-import jwt
-from jwt.algorithms import HMACAlgorithm
-from jwt.utils import base64url_decode
+from ._claims import claim, grant_type_error, numeric_date, registered_claims_ok, video_grant
 
 __all__ = ["LEEWAY_SECONDS", "Grant", "TokenRejected", "TokenVerifier"]
 
 LEEWAY_SECONDS = 60
-_INT64_LIMIT = 2.0**63
 BEARER = "Bearer "
+# The algorithms golang-jwt knows; any other ``alg`` makes a token unreadable.
+_KNOWN_ALGORITHMS = frozenset(
+    [
+        "HS256",
+        "HS384",
+        "HS512",
+        "RS256",
+        "RS384",
+        "RS512",
+        "ES256",
+        "ES384",
+        "ES512",
+        "PS256",
+        "PS384",
+        "PS512",
+        "EdDSA",
+        "none",
+    ]
+)
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class TokenRejected(Exception):
@@ -29,64 +61,62 @@ class Grant:
     room: str
 
 
-def _number(claims: Mapping[str, object], name: str) -> float | None:
-    """A time claim in Unix seconds; livekit-server reads one as a double, then as an int64,
-    so a value that either cannot hold makes the token unusable."""
-    value = claims.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TokenRejected(f"invalid token: {name} is not a number")
+def _segment(text: str) -> bytes:
+    """Unpadded base64url, as Go's RawURLEncoding reads it (it skips CR and LF)."""
+    text = text.replace("\r", "").replace("\n", "")
+    if not _BASE64URL.fullmatch(text) or len(text) % 4 == 1:
+        raise ValueError("not base64url")
     try:
-        seconds = float(value)
-    except OverflowError:  # an integer beyond any double
-        seconds = math.nan
-    if not -_INT64_LIMIT <= seconds < _INT64_LIMIT:  # also NaN and the infinities
-        raise TokenRejected(f"invalid token: {name} is out of range")
-    return seconds
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except binascii.Error as e:
+        raise ValueError("not base64url") from e
 
 
-def _grant(video: object) -> Grant:
-    """The ``video`` claim, held to the JSON types of livekit-server's VideoGrant.
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
 
-    There a value of the wrong type makes the whole token unparseable, while ``null`` or
-    a missing value is the zero value: no grant, ``false``, ``""``.
-    """
-    if video is None:
-        return Grant(room_admin=False, room="")
-    if not isinstance(video, dict):
-        raise TokenRejected("invalid token: the video grant is not an object")
-    room_admin = video.get("roomAdmin")
-    if room_admin is not None and not isinstance(room_admin, bool):
-        raise TokenRejected("invalid token: roomAdmin is not a boolean")
-    room = video.get("room")
-    if room is not None and not isinstance(room, str):
-        raise TokenRejected("invalid token: room is not a string")
-    return Grant(room_admin=room_admin is True, room=room or "")
+
+def _json_object(data: bytes) -> dict[str, object]:
+    obj = json.loads(data.decode(), parse_constant=_reject_constant)
+    if not isinstance(obj, dict):
+        raise ValueError("not an object")
+    return obj
+
+
+@dataclasses.dataclass(frozen=True)
+class _Parsed:
+    header: Mapping[str, object]
+    claims: dict[str, object]
+    signing_input: bytes
+    signature: bytes
+
+
+def _parse(token: str) -> _Parsed:
+    """The unverified parse; ValueError when golang-jwt could not read the token."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise ValueError("not three parts")
+    header = _json_object(_segment(parts[0]))
+    claims = _json_object(_segment(parts[1]))
+    if not registered_claims_ok(claims) or header.get("alg") not in _KNOWN_ALGORITHMS:
+        raise ValueError("unreadable claims or algorithm")
+    signature = _segment(parts[2])
+    return _Parsed(header, claims, f"{parts[0]}.{parts[1]}".encode(), signature)
 
 
 class TokenVerifier:
-    """Verifies ``Authorization: Bearer`` tokens against a set of API keys and secrets.
-
-    The signature is checked with pyjwt's HMAC implementation directly: the secrets of
-    development servers (``secret``) are short, and pyjwt warns about those on every
-    decode, which is the client's business, not the server's. ``clock`` gives Unix seconds.
-    """
+    """Verifies tokens against a set of API keys and secrets; ``clock`` gives Unix seconds."""
 
     def __init__(self, keys: Mapping[str, str], *, clock: Callable[[], float]) -> None:
-        self._hs256 = HMACAlgorithm(HMACAlgorithm.SHA256)
-        self._keys = {key: self._hs256.prepare_key(secret) for key, secret in keys.items()}
+        self._keys = {key: secret.encode() for key, secret in keys.items()}
         self._clock = clock
 
     def grant(self, authorization: str | None, query_token: str | None = None) -> Grant | None:
-        """The grant of the request's token, ``None`` when it has none; TokenRejected if it is bad.
-
-        As in livekit-server, a token comes from the ``Authorization`` header, or when that
-        is absent from the ``access_token`` query parameter.
-        """
+        """The grant of the request's token, ``None`` when there is no token or no ``video`` grant;
+        TokenRejected if the token is bad."""
         if authorization:
             if not authorization.startswith(BEARER):
-                raise TokenRejected("invalid authorization header: it must start with 'Bearer '")
+                raise TokenRejected("invalid authorization header. Must start with Bearer ")
             token = authorization[len(BEARER) :]
         else:
             token = query_token or ""
@@ -94,38 +124,39 @@ class TokenVerifier:
             return None
         return self._verify(token)
 
-    def _verify(self, token: str) -> Grant:
+    def _verify(self, token: str) -> Grant | None:
         try:
-            header = jwt.get_unverified_header(token)
-            claims = jwt.decode(token, options={"verify_signature": False})
-        except (jwt.PyJWTError, UnicodeError) as e:  # header bytes that are not text come as surrogates
-            raise TokenRejected("invalid authorization token") from e
-        api_key = claims.get("iss")
-        key = self._keys.get(api_key) if isinstance(api_key, str) else None
-        if key is None:
+            parsed = _parse(token)
+        except (ValueError, UnicodeError, RecursionError):
+            raise TokenRejected("invalid authorization token") from None
+        iss = claim(parsed.claims, "iss")
+        api_key = iss if isinstance(iss, str) else ""  # registered_claims_ok let only str or null through
+        secret = self._keys.get(api_key)
+        if secret is None:
             raise TokenRejected(f"invalid API key: {api_key}")
-        if header.get("alg") != "HS256":
-            raise TokenRejected(f"invalid token: unsupported algorithm {header.get('alg')!r}")
-        signing_input, _, signature = token.rpartition(".")
-        try:
-            valid = self._hs256.verify(signing_input.encode(), key, base64url_decode(signature))
-        except (ValueError, TypeError):
-            valid = False
-        if not valid:
-            raise TokenRejected("invalid token: signature does not match")
-        self._check_times(claims)
-        return _grant(claims.get("video"))
+        why = self._failure(parsed, secret)
+        if why is not None:
+            raise TokenRejected(f"invalid token: {token}, error: {why}")
+        found = video_grant(parsed.claims)
+        return None if found is None else Grant(room_admin=found[0], room=found[1])
 
-    def _check_times(self, claims: Mapping[str, object]) -> None:
+    def _failure(self, parsed: _Parsed, secret: bytes) -> str | None:
+        """golang-jwt's error text for a token that fails the full check, else None."""
+        type_error = grant_type_error(parsed.claims)
+        if type_error is not None:
+            return f"token is malformed: could not JSON decode claim: {type_error}"
+        alg = parsed.header["alg"]
+        if alg != "HS256":
+            return f"token signature is invalid: signing method {alg} is invalid"
+        expected = hmac.new(secret, parsed.signing_input, hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, parsed.signature):
+            return "token signature is invalid: signature is invalid"
         now = self._clock()
-        exp = _number(claims, "exp")
-        if exp is None:
-            raise TokenRejected("invalid token: exp is required")
-        if now - LEEWAY_SECONDS > exp:
-            raise TokenRejected("invalid token: token is expired")
-        nbf = _number(claims, "nbf")
-        if nbf is not None and now + LEEWAY_SECONDS < nbf:
-            raise TokenRejected("invalid token: token is not valid yet")
-        iat = _number(claims, "iat")
-        if iat is not None and now + LEEWAY_SECONDS < iat:
-            raise TokenRejected("invalid token: token issued in the future")
+        problems = []
+        exp = numeric_date(claim(parsed.claims, "exp"))
+        if exp is not None and not now < exp + LEEWAY_SECONDS:
+            problems.append("token is expired")
+        nbf = numeric_date(claim(parsed.claims, "nbf"))
+        if nbf is not None and now < nbf - LEEWAY_SECONDS:
+            problems.append("token is not valid yet")
+        return "token has invalid claims: " + ", ".join(problems) if problems else None

@@ -1,13 +1,14 @@
-"""The Twirp side of the server: routes, encodings, request bodies and error answers.
+"""The Twirp side of the server: routes, encodings, request bodies, deadlines and error answers.
 
-Each answer is what Twirp's Go server (v8, as livekit-server uses it) writes: routing
-errors are ``bad_route`` with ``meta.twirp_invalid_route``, a body that does not decode
-is ``malformed``, and every error is a JSON body with the code's HTTP status.
+Each answer is what Twirp's Go server (v8.1.3, as livekit-server v1.13.5 uses it) writes:
+routing errors are ``bad_route`` with ``meta.twirp_invalid_route``, a body that does not
+decode is ``malformed``, and every error is a JSON body with the code's HTTP status.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal, TypeVar
 
 import betterproto2
@@ -30,6 +31,7 @@ __all__ = [
     "plain_response",
     "read_body",
     "response",
+    "timeout_of",
 ]
 
 M = TypeVar("M", bound=betterproto2.Message)
@@ -41,6 +43,8 @@ _CONTENT_TYPES: dict[str, Encoding] = {"application/json": JSON, "application/pr
 # Go's encoding/json escapes these in every string it writes.
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 _JSON_SPACE = " \t\n\r"
+_INT64 = 2**63
+_GO_INT = re.compile(r"[+-]?[0-9]+")
 
 
 class BodyTooLarge(Exception):
@@ -67,7 +71,8 @@ def error_response(err: TwirpError) -> web.Response:
 
 
 def plain_response(status: int, text: str) -> web.Response:
-    """An answer from outside Twirp (token checks, body size), as livekit-server writes them."""
+    """An answer from outside Twirp (token checks, body size), as livekit-server writes them:
+    ``text/plain; charset=utf-8``."""
     return web.Response(status=status, text=text)
 
 
@@ -106,10 +111,10 @@ def encoding_of(content_type: str, http_method: str, path: str) -> Encoding:
     return found
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
+async def read_body(request: web.Request, limit: int | None) -> bytes:
     """The whole body; BodyTooLarge once more than ``limit`` bytes came (at most one chunk more is read)."""
     length = request.content_length
-    if length is not None and length > limit:
+    if limit is not None and length is not None and length > limit:
         raise BodyTooLarge
     body = bytearray()
     while True:
@@ -117,8 +122,24 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         if not chunk:
             return bytes(body)
         body += chunk
-        if len(body) > limit:
+        if limit is not None and len(body) > limit:
             raise BodyTooLarge
+
+
+def timeout_of(header: str | None) -> float | None:
+    """The call's deadline in seconds from ``X-Twirp-Timeout-Ms``, as livekit-server reads it.
+
+    The value must parse as Go's ``strconv.ParseInt(v, 10, 64)`` (else it is ignored); it
+    is then multiplied into nanoseconds in int64, wrapping around, so a value beyond about
+    292 years becomes a deadline that has already passed, like 0 and negative values.
+    """
+    if header is None or not _GO_INT.fullmatch(header):
+        return None
+    millis = int(header)
+    if not -_INT64 <= millis < _INT64:
+        return None
+    nanos = (millis * 1_000_000 + _INT64) % (2 * _INT64) - _INT64
+    return nanos / 1e9
 
 
 def _reject_pair(_: object) -> Any:
