@@ -74,12 +74,14 @@ def not_a(
     return err
 
 
-def redacted(err: TwirpError, token: str) -> TwirpError:
+def redacted(err: TwirpError, token: str, *, outcome_unknown: bool = False) -> TwirpError:
     """``err``, or a copy of it with the token cut out of its message and meta.
 
     The copy has no causes at all when the token shows in the text or ``repr()`` of any
     exception reachable from ``err`` through ``__cause__`` and ``__context__``.
+    ``outcome_unknown`` is set on what is returned.
     """
+    err.outcome_unknown = outcome_unknown
     leaked_cause = _shows(err.__cause__, token) or _shows(err.__context__, token)
     if not leaked_cause and token not in err.message and all(token not in v for v in err.meta.values()):
         return err
@@ -88,6 +90,7 @@ def redacted(err: TwirpError, token: str) -> TwirpError:
         err.message.replace(token, REDACTED),
         meta={k: v.replace(token, REDACTED) for k, v in err.meta.items()},
         status=err.status,
+        outcome_unknown=outcome_unknown,
     )
     clean.__cause__ = None if leaked_cause else err.__cause__
     clean.__suppress_context__ = True

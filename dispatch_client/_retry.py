@@ -11,7 +11,7 @@ import aiohttp
 from ._checks import require_positive_int
 from .errors import TwirpError, TwirpErrorCode
 
-__all__ = ["RetryPolicy", "retry_after", "should_retry"]
+__all__ = ["RetryPolicy", "may_have_acted", "retry_after", "should_retry"]
 
 # 2.0 ** 1024 overflows; past this exponent every wait is max_backoff anyway.
 _MAX_EXPONENT = 1000
@@ -69,7 +69,7 @@ def should_retry(err: TwirpError, *, read_only: bool, repeatable: bool) -> bool:
     midway or one that is not HTTP. Never retried: the call's timeout, TLS and certificate
     failures, and every other answer (``internal``, other 4xx, ...).
     """
-    if err.code is TwirpErrorCode.DEADLINE_EXCEEDED:
+    if err.code is TwirpErrorCode.DEADLINE_EXCEEDED or err.room_not_running:
         return False
     cause = err.__cause__
     if isinstance(cause, aiohttp.ClientSSLError):
@@ -83,6 +83,40 @@ def should_retry(err: TwirpError, *, read_only: bool, repeatable: bool) -> bool:
     if err.code not in (TwirpErrorCode.UNAVAILABLE, TwirpErrorCode.RESOURCE_EXHAUSTED):
         return False
     return repeatable or err.status in (429, 503)
+
+
+# Twirp codes with which a server says it failed while it may already have acted.
+_SERVER_FAILURES = frozenset(
+    {
+        TwirpErrorCode.UNKNOWN,
+        TwirpErrorCode.INTERNAL,
+        TwirpErrorCode.UNAVAILABLE,
+        TwirpErrorCode.DATALOSS,
+        TwirpErrorCode.DEADLINE_EXCEEDED,
+        TwirpErrorCode.CANCELED,
+        TwirpErrorCode.ABORTED,
+    }
+)
+
+
+def may_have_acted(err: TwirpError) -> bool:
+    """True when the request of a failed attempt may have been carried out by the server.
+
+    False only when it surely was not: no connection was made, an intermediary refused it
+    with a 3xx or a 4xx other than 408, or the server refused it with a code that says it
+    decided not to act (``invalid_argument``, ``unauthenticated``, ``not_found``, ...).
+    Everything else may follow the server's work: a connection lost before or during the
+    answer, the deadline running out after the request left, a 200 whose body cannot be
+    read, a proxy's 5xx or 408, and the server's own ``unavailable``, ``internal`` and the
+    like (livekit-server's 503 for a create can come after the room has acted).
+    """
+    if isinstance(err.__cause__, aiohttp.ClientConnectorError) or err.room_not_running:
+        return False  # refused, unreachable, TLS setup failed, or no server has the room
+    if err.status is None or err.status == 200:
+        return True
+    if err.from_intermediary:
+        return err.status >= 500 or err.status == 408
+    return err.code in _SERVER_FAILURES
 
 
 def retry_after(value: str | None, now: float) -> float | None:

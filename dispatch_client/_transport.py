@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import os
 import platform
 import random
 import time
-import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -22,13 +19,16 @@ from ._auth import TokenSigner
 from ._checks import require_positive_int, require_request_id, require_seconds
 from ._http import Reply, post
 from ._redact import cut, not_a, redacted
-from ._retry import RetryPolicy, retry_after, should_retry
+from ._request import base_url, new_request_id, timeout_ms
+from ._retry import RetryPolicy, may_have_acted, retry_after, should_retry
 from ._version import __version__
 from .errors import TwirpError, TwirpErrorCode, error_from_response
 
-__all__ = ["METHODS", "REQUEST_ID_HEADER", "SERVICE", "Transport", "base_url"]
+__all__ = ["METHODS", "REQUEST_ID_HEADER", "SERVICE", "Find", "Transport"]
 
 M = TypeVar("M", bound=betterproto2.Message)
+# What a failed attempt made, found by the caller: (deadline on the loop's clock, request id) -> it or None.
+Find = Callable[[float, str], Awaitable[M | None]]
 logger = logging.getLogger("dispatch_client")
 
 SERVICE = "livekit.AgentDispatchService"
@@ -36,32 +36,6 @@ REQUEST_ID_HEADER = "X-Livekit-Request-Id"
 USER_AGENT = f"dispatch-client/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
 METHODS = ("CreateDispatch", "DeleteDispatch", "ListDispatch")
 READ_ONLY = frozenset({"ListDispatch"})
-# Safe to send twice: reads, and creates (deduplicated by the request id). Not a delete:
-# the second one of a delete that was done answers not_found.
-REPEATABLE = frozenset({"ListDispatch", "CreateDispatch"})
-_MAX_TIMEOUT_MS = 2**63 - 1
-_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
-
-
-def base_url(url: str) -> str:
-    """The HTTP base for a LiveKit URL: ws(s) becomes http(s), a path prefix is kept."""
-    if not isinstance(url, str):
-        raise ValueError(f"url must be a string, got {type(url).__name__}")
-    try:
-        parts = urllib.parse.urlsplit(url.strip())
-        parts.port  # noqa: B018 -- parsed for its check: a port that is not a number raises
-    except ValueError as e:
-        raise ValueError(f"url is not a valid URL ({e}): {url!r}") from e
-    scheme = _SCHEMES.get(parts.scheme.lower())
-    if scheme is None or not parts.hostname:
-        raise ValueError(f"url must look like https://host[:port][/prefix] (or ws/wss), got {url!r}")
-    try:
-        parts.hostname.encode("idna")
-    except UnicodeError as e:
-        raise ValueError(f"url has an invalid host name ({e}): {url!r}") from e
-    if parts.query or parts.fragment or parts.username is not None:
-        raise ValueError(f"url must not carry credentials, a query or a fragment, got {url!r}")
-    return urllib.parse.urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 
 class Transport:
@@ -116,12 +90,20 @@ class Transport:
         response_type: type[M],
         timeout: float | None = None,
         request_id: str | None = None,
+        find: Find[M] | None = None,
     ) -> M:
         """POST ``request`` to ``method`` with a token for ``room``; raise TwirpError on failure.
 
         Failures that the retry policy allows are tried again, inside one deadline of
         ``timeout`` seconds. Every attempt carries the same ``X-Livekit-Request-Id``: the
         caller's ``request_id``, or a fresh one per call.
+
+        A call that changes something is never sent again after a failure that may follow
+        the server's work, unless ``find`` can tell: ``find(deadline, request_id)`` returns
+        the call's result when the failed attempt was done, None when it was not (then the
+        call is tried again if the failure is one worth retrying), and raises TwirpError when
+        it cannot tell. A failure that may have been acted on and was not found out is
+        raised with ``outcome_unknown`` set.
         """
         timeout = self._timeout if timeout is None else require_seconds("timeout", timeout)
         request_id = new_request_id() if request_id is None else require_request_id(request_id)
@@ -131,10 +113,17 @@ class Transport:
             raise ValueError(f"cannot encode {type(request).__name__} as JSON: {e}") from e
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        read_only, repeatable = method in READ_ONLY, method in REPEATABLE
+        read_only = method in READ_ONLY
         attempt = 1
         while True:
             started = loop.time()
+            # Nothing is sent on a closed session or with the deadline spent: raised as they are.
+            if self._session.closed:
+                raise TwirpError(TwirpErrorCode.FAILED_PRECONDITION, "the aiohttp ClientSession is closed")
+            if started >= deadline:
+                message = f"{method}: the {timeout:g} s deadline passed"
+                # The same cause as for a deadline that runs out during an attempt.
+                raise TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, message) from asyncio.TimeoutError()
             # From the cache while it has half its life left, so no attempt sends an expired one.
             token = self._signer.token(room)
             wait: float | None = None
@@ -149,43 +138,75 @@ class Transport:
                         return _codec.decode(response_type, reply.body)
                     except _codec.DecodeError as e:
                         failure = e
-                    raise redacted(not_a(response_type, method, reply.body, token, failure), token)
-                err = error_from_response(reply.status, cut(reply.body, token), reply.location)
-                wait = retry_after(reply.retry_after, self._clock())
+                    # Outside the handler: the failure (which may quote the token) must not
+                    # become the __context__ of what not_a raises and catches inside.
+                    err = not_a(response_type, method, reply.body, token, failure)
+                else:
+                    err = error_from_response(reply.status, cut(reply.body, token), reply.location)
+                    wait = retry_after(reply.retry_after, self._clock())
             now = loop.time()
-            outcome = f"HTTP {err.status} {err.code}" if err.status is not None else f"no answer ({err.code})"
-            self._log_attempt(method, attempt, outcome, now - started, request_id)
-            if attempt >= self._retry.attempts or not should_retry(
-                err, read_only=read_only, repeatable=repeatable
-            ):
-                raise redacted(err, token)
+            if err.status != 200:
+                outcome = (
+                    f"HTTP {err.status} {err.code}" if err.status is not None else f"no answer ({err.code})"
+                )
+                self._log_attempt(method, attempt, outcome, now - started, request_id)
+            # A create or delete that may have been done is sent again only once ``find`` has
+            # checked that it was not; a failure that means nothing was done (a connection
+            # never made, a 429) is retried as for any call.
+            acted = not read_only and may_have_acted(err)
+            checked = acted and find is not None and self._retry.attempts > 1
+            retry = attempt < self._retry.attempts and should_retry(
+                err, read_only=read_only or checked, repeatable=read_only or checked
+            )
+            if not (retry or checked):
+                raise redacted(err, token, outcome_unknown=acted)
             delay = self._retry.backoff(attempt, self._rand()) if wait is None else wait
             # A retry that would get less time than the failed attempt took, or under a
             # tenth of the timeout, would most likely end as deadline_exceeded and hide
             # the failure we know of; a Retry-After past the deadline is not waited for.
             if deadline - (now + delay) < max(now - started, timeout / 10):
-                raise redacted(err, token)
-            logger.info(
-                "%s failed (%s); attempt %d of %d in %.2f s",
-                method,
-                redacted(err, token),
-                attempt + 1,
-                self._retry.attempts,
-                delay,
-            )
-            await self._sleep(delay)
+                raise redacted(err, token, outcome_unknown=acted)
+            if checked:
+                assert find is not None
+                logger.info(
+                    "%s failed (%s) and may have been done; checking in %.2f s",
+                    method,
+                    redacted(err, token),
+                    delay,
+                )
+                await self._sleep(delay)
+                try:
+                    made = await find(deadline, request_id)
+                except TwirpError as e:
+                    logger.info("%s: cannot tell whether the failed attempt was done (%s)", method, e)
+                    raise redacted(err, token, outcome_unknown=True) from None
+                if made is not None:
+                    logger.info("%s: the failed attempt was done; its result is returned", method)
+                    return made
+                if not retry or deadline - loop.time() < max(now - started, timeout / 10):
+                    raise redacted(err, token)
+                logger.info(
+                    "%s: the failed attempt was not done; attempt %d of %d",
+                    method,
+                    attempt + 1,
+                    self._retry.attempts,
+                )
+            else:
+                logger.info(
+                    "%s failed (%s); attempt %d of %d in %.2f s",
+                    method,
+                    redacted(err, token),
+                    attempt + 1,
+                    self._retry.attempts,
+                    delay,
+                )
+                await self._sleep(delay)
             attempt += 1
 
     async def _attempt(
         self, method: str, body: bytes, token: str, request_id: str, remaining: float, timeout: float
     ) -> Reply:
         """One POST with ``remaining`` seconds of the call's ``timeout`` left."""
-        if self._session.closed:
-            raise TwirpError(TwirpErrorCode.FAILED_PRECONDITION, "the aiohttp ClientSession is closed")
-        if remaining <= 0:
-            # The same cause as for a deadline that runs out during an attempt.
-            message = f"{method}: the {timeout:g} s deadline passed"
-            raise TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, message) from asyncio.TimeoutError()
         headers = dict(self._headers)
         headers["Authorization"] = "Bearer " + token
         headers[REQUEST_ID_HEADER] = request_id
@@ -207,26 +228,3 @@ class Transport:
         logger.debug(
             "%s attempt %d: %s in %.3f s (request %s)", method, attempt, outcome, elapsed, request_id
         )
-
-
-def timeout_ms(remaining: float) -> int:
-    """``remaining`` seconds in whole milliseconds for the header: rounded up, 1 to 2**63 - 1.
-
-    Servers read the header as a 64-bit integer; the top is far past any timeout a call
-    accepts, and is there so that no value can be sent that overflows it.
-    """
-    if remaining * 1000 >= _MAX_TIMEOUT_MS:
-        return _MAX_TIMEOUT_MS
-    return max(1, math.ceil(remaining * 1000))
-
-
-def new_request_id() -> str:
-    """A fresh id for one logical call: a random UUID4, in hex.
-
-    The same bytes ``uuid.uuid4()`` draws, with its version and variant bits, without
-    building a UUID object (a quarter of the cost, on every call).
-    """
-    b = bytearray(os.urandom(16))
-    b[6] = b[6] & 0x0F | 0x40  # version 4
-    b[8] = b[8] & 0x3F | 0x80  # the RFC 4122 variant
-    return "REQ_" + b.hex()

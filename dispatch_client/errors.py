@@ -72,13 +72,17 @@ class TwirpError(Exception):
     ``status`` is the HTTP status of the response, or ``None`` when none arrived
     (connection failure, timeout). ``meta`` carries the server's string metadata; for
     errors made from a non-Twirp response it holds ``http_error_from_intermediary``,
-    ``status_code``, ``body`` and, for redirects, ``location``.
+    ``status_code``, ``body`` and, for redirects, ``location``. ``outcome_unknown`` is true
+    when the server may have done the call's work although the call failed: a create or
+    delete whose answer was lost, and that the call could not check (see README,
+    "Retries"). Repeating such a call blindly may do the work twice.
     """
 
     code: TwirpErrorCode
     message: str
     meta: dict[str, str]
     status: int | None
+    outcome_unknown: bool
 
     def __init__(
         self,
@@ -87,34 +91,64 @@ class TwirpError(Exception):
         *,
         meta: Mapping[str, str] | None = None,
         status: int | None = None,
+        outcome_unknown: bool = False,
     ) -> None:
         super().__init__(code, message)
         self.code = TwirpErrorCode(code)
         self.message = message
         self.meta = dict(meta) if meta else {}
         self.status = status
+        self.outcome_unknown = outcome_unknown
 
     def __str__(self) -> str:
         where = f" (HTTP {self.status})" if self.status is not None else ""
         return f"{self.code.value}: {self.message}{where}"
 
     def __repr__(self) -> str:
+        unknown = ", outcome_unknown=True" if self.outcome_unknown else ""
         return (
             f"TwirpError(code={self.code.value!r}, message={self.message!r}, "
-            f"meta={self.meta!r}, status={self.status!r})"
+            f"meta={self.meta!r}, status={self.status!r}{unknown})"
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (self.code, self.message, self.meta, self.status))
+        return (_rebuild, (self.code, self.message, self.meta, self.status, self.outcome_unknown))
 
     @property
     def from_intermediary(self) -> bool:
         """True when the response did not come from a Twirp server (a proxy, a load balancer)."""
         return self.meta.get("http_error_from_intermediary") == "true"
 
+    @property
+    def room_not_running(self) -> bool:
+        """True when livekit-server found no server running the call's room.
 
-def _rebuild(code: TwirpErrorCode, message: str, meta: dict[str, str], status: int | None) -> TwirpError:
-    return TwirpError(code, message, meta=meta, status=status)
+        livekit-server answers a list, get or delete in a room that is not running (never
+        created, or closed after its empty timeout) with a 503 ``unavailable`` "no response
+        from servers", after waiting 3 s for the room to answer. Such a failure is not
+        retried: the room will not start by itself.
+        """
+        return (
+            self.code is TwirpErrorCode.UNAVAILABLE
+            and self.status == 503
+            and not self.from_intermediary
+            and self.message.endswith(_NO_ROOM_SERVER)
+        )
+
+
+# livekit-server's message when no server answers for a room; it comes behind a
+# "twirp error unknown: " prefix.
+_NO_ROOM_SERVER = "no response from servers"
+
+
+def _rebuild(
+    code: TwirpErrorCode,
+    message: str,
+    meta: dict[str, str],
+    status: int | None,
+    outcome_unknown: bool = False,
+) -> TwirpError:
+    return TwirpError(code, message, meta=meta, status=status, outcome_unknown=outcome_unknown)
 
 
 def _code_for_intermediary(status: int) -> TwirpErrorCode:

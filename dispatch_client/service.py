@@ -23,6 +23,7 @@ from ._generated.livekit import (
 )
 from ._retry import RetryPolicy
 from ._transport import Transport
+from .errors import TwirpError, TwirpErrorCode
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -103,11 +104,33 @@ class AgentDispatchService:
     async def create_dispatch(
         self, req: CreateAgentDispatchRequest, *, timeout: float | None = None, request_id: str | None = None
     ) -> AgentDispatch:
-        """Dispatch ``req.agent_name`` to ``req.room``; returns the new dispatch."""
+        """Dispatch ``req.agent_name`` to ``req.room``; returns the new dispatch.
+
+        livekit-server does not recognise a repeated create, so this call never sends one
+        blindly: after a failure that may follow the server's work (a lost answer, a 5xx),
+        it lists the room and returns the dispatch the failed attempt made, if it finds one,
+        and tries again only if it does not. When it cannot check, the error has
+        ``outcome_unknown`` set.
+        """
         if not isinstance(req, CreateAgentDispatchRequest):
             raise ValueError(f"req must be a CreateAgentDispatchRequest, got {type(req).__name__}")
         require_text("req.room", req.room)
-        return await self._transport.call("CreateDispatch", req.room, req, AgentDispatch, timeout, request_id)
+
+        async def made(deadline: float, request_id: str) -> AgentDispatch | None:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, "no time left to check the room")
+            try:
+                dispatches = await self.list_dispatch(req.room, timeout=remaining, request_id=request_id)
+            except TwirpError as e:
+                if e.room_not_running:
+                    return None  # a create that was done would have started the room
+                raise
+            return made_for(req, dispatches)
+
+        return await self._transport.call(
+            "CreateDispatch", req.room, req, AgentDispatch, timeout, request_id, find=made
+        )
 
     async def delete_dispatch(
         self,
@@ -117,12 +140,28 @@ class AgentDispatchService:
         timeout: float | None = None,
         request_id: str | None = None,
     ) -> AgentDispatch:
-        """Delete one dispatch; returns it as it was. Unknown ids raise ``not_found``."""
+        """Delete one dispatch; returns it as it was. Unknown ids raise ``not_found``.
+
+        After a failure that may follow the server's work, the dispatch is looked up: while
+        it is there, the delete is sent again; once it is gone, the failure is raised with
+        ``outcome_unknown`` set (the delete was probably done, but its answer is lost).
+        """
         require_text("dispatch_id", dispatch_id)
         require_text("room_name", room_name)
         req = DeleteAgentDispatchRequest(dispatch_id=dispatch_id, room=room_name)
+
+        async def still_there(deadline: float, request_id: str) -> AgentDispatch | None:
+            # None (not done: send it again) while the dispatch is there. Once it is gone the
+            # failed attempt may have removed it, but its answer (the dispatch) is lost.
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, "no time left to check the room")
+            if await self.get_dispatch(dispatch_id, room_name, timeout=remaining, request_id=request_id):
+                return None
+            raise TwirpError(TwirpErrorCode.NOT_FOUND, "the dispatch is gone")
+
         return await self._transport.call(
-            "DeleteDispatch", room_name, req, AgentDispatch, timeout, request_id
+            "DeleteDispatch", room_name, req, AgentDispatch, timeout, request_id, find=still_there
         )
 
     async def list_dispatch(
@@ -130,7 +169,9 @@ class AgentDispatchService:
     ) -> list[AgentDispatch]:
         """All dispatches of a room, or an empty list.
 
-        livekit-server answers ``not_found`` for a room that never had a dispatch.
+        livekit-server adds a dispatch of its own (``agent_name ""``) to a room that a create
+        started, and lists in no particular order. In a room that is not running it answers
+        ``unavailable`` after 3 s, with :attr:`TwirpError.room_not_running` set.
         """
         require_text("room_name", room_name)
         req = ListAgentDispatchRequest(room=room_name)
@@ -147,7 +188,10 @@ class AgentDispatchService:
         timeout: float | None = None,
         request_id: str | None = None,
     ) -> AgentDispatch | None:
-        """One dispatch by id, or ``None`` when the room has no dispatch with that id."""
+        """One dispatch by id, or ``None`` when the room has no dispatch with that id.
+
+        A room that is not running is an error, as for :meth:`list_dispatch`.
+        """
         require_text("dispatch_id", dispatch_id)
         require_text("room_name", room_name)
         req = ListAgentDispatchRequest(dispatch_id=dispatch_id, room=room_name)
@@ -155,6 +199,25 @@ class AgentDispatchService:
             "ListDispatch", room_name, req, ListAgentDispatchResponse, timeout, request_id
         )
         return resp.agent_dispatches[0] if resp.agent_dispatches else None
+
+
+def made_for(req: CreateAgentDispatchRequest, dispatches: list[AgentDispatch]) -> AgentDispatch | None:
+    """The newest of ``dispatches`` that ``req`` could have made: every field it sets is equal.
+
+    livekit-server keeps nothing of a create's request id, so a dispatch is known by its
+    contents; of two alike, the newer is the one a create that just failed would have made.
+    """
+    alike = [
+        d
+        for d in dispatches
+        if d.room == req.room
+        and d.agent_name == req.agent_name
+        and d.metadata == req.metadata
+        and d.deployment == req.deployment
+        and d.restart_policy == req.restart_policy
+        and d.attributes == req.attributes
+    ]
+    return max(alike, key=lambda d: d.state.created_at if d.state else 0, default=None)
 
 
 def _setting(name: str, value: str | None, env: str) -> str:

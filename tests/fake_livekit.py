@@ -69,6 +69,16 @@ def late(seconds: float, then: Handler | None = None, started: asyncio.Event | N
     return handler
 
 
+def after_work(fake: FakeLiveKit, then: Handler) -> Handler:
+    """A handler that lets ``fake`` do the request's work, then answers with ``then`` instead."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await fake.serve(request)
+        return await then(request)
+
+    return handler
+
+
 def unused_port() -> int:
     """A local port with nothing listening (closed again at once)."""
     with socket.socket() as s:
@@ -107,6 +117,11 @@ class FakeLiveKit:
         self.requests.append(rec)
         if self.overrides:
             return await self.overrides.pop(0)(request)
+        return await self.serve(request)
+
+    async def serve(self, request: web.Request) -> web.StreamResponse:
+        """The answer a request gets when no override is queued (it is not recorded again)."""
+        body = await request.read()
         if request.method != "POST" or SERVICE_PREFIX not in request.path:
             return twirp_error("bad_route", f"no handler for {request.method} {request.path}", 404)
         if request.content_type != "application/json":
@@ -123,7 +138,7 @@ class FakeLiveKit:
             req = json_format.Parse(body, req_type())
         except json_format.ParseError:
             return twirp_error("malformed", "the json request could not be decoded", 400)
-        denied = self._authorize(request, rec, req.room)
+        denied = self._authorize(request, self.requests[-1], req.room)
         if denied is not None:
             return denied
         if isinstance(req, pb.CreateAgentDispatchRequest):

@@ -61,12 +61,18 @@ async def test_no_retry_when_too_little_time_would_be_left(
     fake.respond_with(late(0.8, then=unavailable), unavailable)  # 0.8 s at the least, then at once
     svc = make(session, url, sleeps, retry=RetryPolicy(3, 1.8, 1.8), timeout=3.0)
     with pytest.raises(TwirpError) as err:
-        await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+        await svc.list_dispatch("r")
     # The known 503 is raised, not traded for a retry that would end as deadline_exceeded.
     assert (err.value.code, err.value.status) == (TwirpErrorCode.UNAVAILABLE, 503)
     assert (len(fake.requests), sleeps.calls) == (1, [])
-    await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+    await svc.list_dispatch("r")
     assert (len(fake.requests), sleeps.calls) == (3, [1.8])  # the quick failure was retried
+    # A create's check of the room keeps to the same rule: none within the 1.8 s left.
+    fake.respond_with(late(0.8, then=unavailable))
+    with pytest.raises(TwirpError) as err:
+        await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+    assert (err.value.status, err.value.outcome_unknown) == (503, True)
+    assert (len(fake.requests), sleeps.calls) == (4, [1.8])
 
 
 async def test_a_deadline_that_runs_out_is_not_retried(
@@ -151,7 +157,10 @@ async def test_the_callers_request_id_is_sent_on_every_attempt(
     svc = make(session, url, Sleeps(), retry=STEADY)
     await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"), request_id="call-42/try")
     await svc.list_dispatch("r", request_id="list-1")
-    assert [r.headers["X-Livekit-Request-Id"] for r in fake.requests] == ["call-42/try"] * 3 + ["list-1"]
+    # The create, its check of the room (a list, retried once), the create again, then a list.
+    paths = [r.path.rsplit("/", 1)[1][:6] for r in fake.requests]
+    assert paths == ["Create", "ListDi", "ListDi", "Create", "ListDi"]
+    assert [r.headers["X-Livekit-Request-Id"] for r in fake.requests] == ["call-42/try"] * 4 + ["list-1"]
 
 
 async def test_a_fresh_uuid4_request_id_per_call(

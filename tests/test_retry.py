@@ -10,12 +10,13 @@ import jwt
 import orjson
 import pytest
 from aiohttp import web
-from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, answer, unused_port
+from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, after_work, answer, unused_port
 from retrying import STEADY, Sleeps, make, unavailable
 
 from dispatch_client import (
     AgentDispatchService,
     CreateAgentDispatchRequest,
+    RetryPolicy,
     TwirpError,
     TwirpErrorCode,
 )
@@ -45,12 +46,11 @@ async def testunavailable_then_success(
     sleeps = Sleeps()
     fake.respond_with(unavailable, answer(503, "<html>no healthy upstream</html>", "text/html"))
     svc = make(session, url, sleeps, rand=0.5, retry=STEADY)
-    created = await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
-    assert created.room == "r"
+    assert await svc.list_dispatch("r") == []
     assert sleeps.calls == [0.05, 0.1]  # half of 0.1 s, then half of 0.2 s
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO] == [
-        "CreateDispatch failed (unavailable: node draining (HTTP 503)); attempt 2 of 3 in 0.05 s",
-        "CreateDispatch failed (unavailable: HTTP 503 from a non-Twirp responder: "
+        "ListDispatch failed (unavailable: node draining (HTTP 503)); attempt 2 of 3 in 0.05 s",
+        "ListDispatch failed (unavailable: HTTP 503 from a non-Twirp responder: "
         "<html>no healthy upstream</html> (HTTP 503)); attempt 3 of 3 in 0.10 s",
     ]
     ids = {r.headers["X-Livekit-Request-Id"] for r in fake.requests}
@@ -75,27 +75,37 @@ async def test_gives_up_after_the_last_attempt(
 
 
 @pytest.mark.parametrize(
-    ("status", "body"),
+    ("status", "body", "checked"),
     [
-        (500, '{"code":"internal","msg":"x"}'),
-        (500, ""),
-        (404, '{"code":"not_found","msg":"x"}'),
-        (400, '{"code":"invalid_argument","msg":"x"}'),
-        (408, '{"code":"deadline_exceeded","msg":"x"}'),
-        (409, '{"code":"already_exists","msg":"x"}'),
-        (412, '{"code":"failed_precondition","msg":"x"}'),
-        (401, "invalid token"),
-        (403, "forbidden"),
-        (413, "too large"),
-        (307, "moved"),
+        (500, '{"code":"internal","msg":"x"}', True),
+        (500, "", True),
+        (404, '{"code":"not_found","msg":"x"}', False),
+        (400, '{"code":"invalid_argument","msg":"x"}', False),
+        (408, '{"code":"deadline_exceeded","msg":"x"}', True),
+        (409, '{"code":"already_exists","msg":"x"}', False),
+        (412, '{"code":"failed_precondition","msg":"x"}', False),
+        (401, "invalid token", False),
+        (403, "forbidden", False),
+        (413, "too large", False),
+        (307, "moved", False),
     ],
 )
 @pytest.mark.parametrize("method", ["create", "list"])
 async def test_answers_that_are_not_retried(
-    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit, status: int, body: str, method: str
+    session: aiohttp.ClientSession,
+    url: str,
+    fake: FakeLiveKit,
+    status: int,
+    body: str,
+    checked: bool,
+    method: str,
 ) -> None:
+    # A create's failure that may follow the server's work is checked by listing the room
+    # (the fake has nothing there), then raised: it is not one worth sending again.
     sleeps = Sleeps()
-    fake.respond_with(answer(status, body), answer(status, body))
+    checks = 1 if checked and method == "create" else 0
+    # The same answer again for a retry, if one were made; the check gets the fake's own.
+    fake.respond_with(*[answer(status, body)] * (2 - checks))
     svc = make(session, url, sleeps, retry=STEADY)
     call = (
         svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
@@ -105,45 +115,54 @@ async def test_answers_that_are_not_retried(
     with pytest.raises(TwirpError) as err:
         await call
     assert err.value.status == status
-    assert len(fake.requests) == 1
-    assert sleeps.calls == []
+    assert not err.value.outcome_unknown
+    assert [r.path.rsplit("/", 1)[1] for r in fake.requests[1:]] == ["ListDispatch"] * checks
+    assert sleeps.calls == [0.1] * checks
 
 
 @pytest.mark.parametrize(
-    ("status", "body", "delete_retried"),
+    ("status", "body", "checked"),
     [
         (503, '{"code":"unavailable","msg":"x"}', True),
         (503, "<html>no healthy upstream</html>", True),
-        (502, "bad gateway", False),
-        (504, "gateway timeout", False),
-        (429, '{"code":"resource_exhausted","msg":"x"}', True),
-        (429, "slow down", True),
-        (500, '{"code":"unavailable","msg":"the server says so"}', False),
+        (502, "bad gateway", True),
+        (504, "gateway timeout", True),
+        (429, '{"code":"resource_exhausted","msg":"x"}', False),
+        (429, "slow down", False),
+        (500, '{"code":"unavailable","msg":"the server says so"}', True),
     ],
 )
 async def test_answers_that_are_retried(
-    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit, status: int, body: str, delete_retried: bool
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit, status: int, body: str, checked: bool
 ) -> None:
-    # Creates and reads are retried on every such answer; a delete only on the refusals (503,
-    # 429) that say nothing was done, since a second delete of one that was done is not_found.
+    # Reads are retried on every such answer. A delete is sent again at once only after a 429,
+    # which says nothing was done; after the others it is sent again once a get shows the
+    # dispatch still there. (Creates: tests/test_create_recovery.py.)
     sleeps = Sleeps()
     svc = make(session, url, sleeps, retry=STEADY)
-    fake.respond_with(answer(status, body))
     created = await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
     fake.respond_with(answer(status, body))
     assert await svc.get_dispatch(created.id, "r") == created
     fake.respond_with(answer(status, body))
-    if delete_retried:
-        assert (await svc.delete_dispatch(created.id, "r")).id == created.id
-        assert len(fake.requests) == 6
-        assert sleeps.calls == [0.1, 0.1, 0.1]
-    else:
-        with pytest.raises(TwirpError) as err:
-            await svc.delete_dispatch(created.id, "r")
-        assert err.value.status == status
-        assert len(fake.requests) == 5
-        assert sleeps.calls == [0.1, 0.1]
-        assert [d.id for d in await svc.list_dispatch("r")] == [created.id]
+    assert (await svc.delete_dispatch(created.id, "r")).id == created.id
+    rpcs = [r.path.rsplit("/", 1)[1] for r in fake.requests[3:]]
+    assert rpcs == ["DeleteDispatch", "ListDispatch", "DeleteDispatch"] if checked else ["DeleteDispatch"] * 2
+    assert sleeps.calls == [0.1, 0.1]
+
+
+async def test_a_delete_whose_answer_is_lost_after_the_work_is_an_unknown_outcome(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    sleeps = Sleeps()
+    svc = make(session, url, sleeps, retry=STEADY)
+    created = await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+    fake.respond_with(after_work(fake, answer(502, "bad gateway")))
+    with pytest.raises(TwirpError) as err:
+        await svc.delete_dispatch(created.id, "r")
+    # Gone, so not sent again (it would be not_found); but the answer, the dispatch, is lost.
+    assert (err.value.status, err.value.outcome_unknown) == (502, True)
+    assert [r.path.rsplit("/", 1)[1] for r in fake.requests[1:]] == ["DeleteDispatch", "ListDispatch"]
+    assert await svc.list_dispatch("r") == []
 
 
 async def test_connection_refused_is_retried(session: aiohttp.ClientSession) -> None:
@@ -156,24 +175,31 @@ async def test_connection_refused_is_retried(session: aiohttp.ClientSession) -> 
     assert sleeps.calls == [0.1, 0.2]
 
 
-async def test_a_connection_closed_before_the_answer_is_retried_except_for_deletes(
+async def test_a_connection_closed_before_the_answer_is_checked_then_retried(
     session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
 ) -> None:
     sleeps = Sleeps()
     svc = make(session, url, sleeps, retry=STEADY)
     fake.respond_with(drop)
+    # The create is sent again only after a list shows it was not done.
     created = await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+    assert [r.path.rsplit("/", 1)[1] for r in fake.requests] == [
+        "CreateDispatch",
+        "ListDispatch",
+        "CreateDispatch",
+    ]
     fake.respond_with(drop)
     assert await svc.list_dispatch("r") == [created]
-    assert len(fake.requests) == 4
-    assert sleeps.calls == [0.1, 0.1]
-    # The server may have deleted it before the connection dropped: no second delete.
-    fake.respond_with(drop)
-    with pytest.raises(TwirpError) as err:
-        await svc.delete_dispatch(created.id, "r")
-    assert (err.value.code, err.value.status) == (TwirpErrorCode.UNAVAILABLE, None)
     assert len(fake.requests) == 5
     assert sleeps.calls == [0.1, 0.1]
+    # A delete too is sent again only once a get shows the dispatch still there.
+    fake.respond_with(drop)
+    assert (await svc.delete_dispatch(created.id, "r")).id == created.id
+    assert [r.path.rsplit("/", 1)[1] for r in fake.requests[5:]] == [
+        "DeleteDispatch",
+        "ListDispatch",
+        "DeleteDispatch",
+    ]
 
 
 async def test_a_delete_is_retried_when_no_connection_could_be_made(session: aiohttp.ClientSession) -> None:
@@ -185,22 +211,25 @@ async def test_a_delete_is_retried_when_no_connection_could_be_made(session: aio
     assert sleeps.calls == [0.1, 0.2]
 
 
-async def test_an_answer_lost_midway_is_retried_only_for_reads(
+async def test_an_answer_lost_midway_is_retried_for_reads_and_checked_for_creates(
     session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
 ) -> None:
     sleeps = Sleeps()
-    svc = make(session, url, sleeps, retry=STEADY)
-    fake.respond_with(drop_mid_body)
-    with pytest.raises(TwirpError) as err:
-        await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
-    assert err.value.code is TwirpErrorCode.UNAVAILABLE
-    assert err.value.status == 200  # the server answered: it acted, and the answer was lost
-    assert len(fake.requests) == 1
-
+    svc = make(session, url, sleeps, retry=STEADY, max_response_bytes=1000)
     fake.respond_with(drop_mid_body)
     assert await svc.list_dispatch("r") == []
-    assert len(fake.requests) == 3
+    assert len(fake.requests) == 2
     assert sleeps.calls == [0.1]
+
+    # Without retries a create cannot check, and says that it may have been done.
+    single = make(session, url, sleeps, retry=RetryPolicy.none())
+    fake.respond_with(drop_mid_body)
+    with pytest.raises(TwirpError) as err:
+        await single.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+    assert err.value.code is TwirpErrorCode.UNAVAILABLE
+    assert err.value.status == 200  # the server answered: it acted, and the answer was lost
+    assert err.value.outcome_unknown
+    assert len(fake.requests) == 3
 
 
 async def test_tls_failures_are_not_retried(
