@@ -51,9 +51,9 @@ $(LIVEKIT_SERVER):
 	GOBIN=$(abspath $(LIVEKIT_DIR))/.build GOFLAGS=-mod=mod $(GO) install github.com/livekit/livekit-server/cmd/server@$(LIVEKIT_VERSION)
 	mv $(LIVEKIT_DIR)/.build/server $@ && rmdir $(LIVEKIT_DIR)/.build
 
-# The demo: against a local server started for the run, or LIVEKIT_URL etc. when set.
-run: $(STAMP)
-	$(BIN)/dispatch-client demo
+# The demo: against the real livekit-server started for the run, or LIVEKIT_URL etc. when set.
+run: $(STAMP) $(LIVEKIT_SERVER)
+	$(BIN)/python tools/run_demo.py
 
 # Not part of `make test`: prints the ratio table and rewrites bench/RESULTS.md.
 bench: $(STAMP)
