@@ -57,12 +57,21 @@ def run(coro: Coroutine[Any, Any, T], *, secret: str | None = None) -> T:
         try:
             return asyncio.run(coro)
         except TwirpError as e:
-            raise click.ClickException(one_line(str(e))) from e
+            raise click.ClickException(one_line(str(e)) + _hint(e)) from e
         except ValueError as e:
             raise click.UsageError(one_line(str(e))) from e
         finally:
             for message in dict.fromkeys(one_line(str(w.message)) for w in caught):
                 click.echo(f"warning: {message}", err=True)
+
+
+def _hint(e: TwirpError) -> str:
+    """What the error means for the user, where its code alone does not say."""
+    if e.room_not_running:
+        return " -- the room is not running (never created, or closed when it stayed empty)"
+    if e.outcome_unknown:
+        return " -- it may have been done all the same: check with `dispatch-client list` before repeating it"
+    return ""
 
 
 def connection_options(f: F) -> F:
