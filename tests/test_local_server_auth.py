@@ -1,4 +1,4 @@
-"""LocalDispatchServer's token checks (livekit-server's rules) and its binary protobuf reader."""
+"""LocalDispatchServer's token checks (livekit-server v1.13.5's rules) and its binary protobuf reader."""
 
 from __future__ import annotations
 
@@ -52,12 +52,11 @@ def signed(claims: str) -> dict[str, str]:
             id="bad-signature",
         ),
         pytest.param(bearer(algorithm="HS512"), id="hs512"),
-        pytest.param(bearer(exp=None), id="no-exp"),
         pytest.param(bearer(exp="tomorrow"), id="exp-not-a-number"),
         pytest.param(bearer(exp=NOW - 61), id="expired"),
         pytest.param(bearer(nbf=NOW + 61), id="not-yet-valid"),
-        pytest.param(bearer(iat=NOW + 61), id="issued-in-the-future"),
-        # livekit-server reads the times as int64 seconds: anything else cannot be read.
+        # livekit-server reads the times as doubles, then int64 seconds: a value no double holds
+        # cannot be read, and one beyond int64 becomes its lowest value (an exp long past).
         pytest.param(bearer(exp=math.nan), id="exp-nan"),
         pytest.param(bearer(exp=math.inf), id="exp-infinity"),
         pytest.param(signed(f'{{"iss":"{KEY}","exp":1e400}}'), id="exp-1e400"),
@@ -67,7 +66,6 @@ def signed(claims: str) -> dict[str, str]:
         pytest.param(bearer(nbf=-math.inf), id="nbf-minus-infinity"),
         pytest.param(bearer(nbf=-(10**400)), id="nbf-minus-10**400"),
         pytest.param(bearer(iat=math.nan), id="iat-nan"),
-        pytest.param(bearer(iat=-1e19), id="iat-below-int64"),
         # livekit-server reads the grants into typed structs: a wrong JSON type cannot be read.
         pytest.param(bearer(admin="true"), id="room-admin-not-a-bool"),
         pytest.param(bearer(admin=1), id="room-admin-a-number"),
@@ -91,6 +89,12 @@ async def test_bad_tokens_get_a_plain_401(
         pytest.param(bearer(exp=NOW - 59), id="expired-within-leeway"),
         pytest.param(bearer(nbf=NOW + 59), id="early-within-leeway"),
         pytest.param(bearer(nbf=None), id="no-nbf"),
+        # v1.13.5 needs no exp and never checks iat (later releases require exp).
+        pytest.param(bearer(exp=None), id="no-exp"),
+        pytest.param(bearer(iat=NOW + 3600), id="issued-in-the-future"),
+        pytest.param(bearer(iat=-1e19), id="iat-below-int64"),
+        pytest.param(bearer(exp=str(NOW + 60)), id="exp-a-numeric-string"),
+        pytest.param(bearer(nbf=1e300), id="nbf-beyond-int64"),
     ],
 )
 async def test_leeway_of_one_minute(
@@ -119,6 +123,55 @@ async def test_grants_without_the_room_are_twirp_unauthenticated(
     answer = await post(session, local.url, "CreateDispatch", BODY, headers=headers)
     assert (answer.status, answer.content_type) == (401, "application/json")
     assert answer.json() == {"code": "unauthenticated", "msg": "permissions denied"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "text"),
+    [
+        pytest.param(
+            {"Authorization": "Basic x"}, "invalid authorization header. Must start with Bearer ", id="basic"
+        ),
+        pytest.param(bearer(sub=5), "invalid authorization token", id="registered-claim-type"),
+        pytest.param(bearer(key="APIother"), "invalid API key: APIother", id="unknown-key"),
+        pytest.param(bearer(exp=NOW - 60), "token has invalid claims: token is expired", id="expired"),
+        pytest.param(
+            bearer(exp=NOW - 60, nbf=NOW + 61),
+            "token has invalid claims: token is expired, token is not valid yet",
+            id="expired-and-early",
+        ),
+        pytest.param(
+            bearer(secret="a-different-secret-for-the-same-key-long-enough-for-hs512-0123456789"),
+            "token signature is invalid: signature is invalid",
+            id="signature",
+        ),
+        pytest.param(
+            bearer(algorithm="HS512"),
+            "token signature is invalid: signing method HS512 is invalid",
+            id="hs512",
+        ),
+        pytest.param(
+            bearer(admin="true"),
+            "token is malformed: could not JSON decode claim: json: cannot unmarshal string into Go struct "
+            "field VideoGrant.ClaimGrants.video.roomAdmin of type bool",
+            id="grant-type",
+        ),
+        pytest.param(
+            bearer(attributes=["x"]),
+            "token is malformed: could not JSON decode claim: json: cannot unmarshal array into Go struct "
+            "field tokenClaims.ClaimGrants.attributes of type map[string]string",
+            id="attributes-type",
+        ),
+    ],
+)
+async def test_401_texts_are_livekit_servers(
+    local: LocalDispatchServer, session: aiohttp.ClientSession, headers: dict[str, str], text: str
+) -> None:
+    answer = await post(session, local.url, "CreateDispatch", BODY, headers=headers)
+    assert answer.status == 401
+    sent = headers["Authorization"].removeprefix("Bearer ")
+    # What follows the API key check names the token itself, as livekit-server does.
+    expected = text if text.startswith("invalid") else f"invalid token: {sent}, error: {text}"
+    assert answer.body.decode() == expected
 
 
 async def test_token_in_the_query_when_there_is_no_header(

@@ -108,7 +108,10 @@ def numeric_date(value: object) -> float | None:
         value = float(value) if _JSON_NUMBER.fullmatch(value) else None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError("not a number")
-    seconds = float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer beyond any double: Go's ParseFloat refuses it too
+        raise ValueError("out of range") from None
     if not math.isfinite(seconds):
         raise ValueError("out of range")
     whole = math.trunc(seconds)
