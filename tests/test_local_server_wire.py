@@ -1,4 +1,6 @@
-"""LocalDispatchServer on the wire: Twirp routing and encodings against the Go fixtures, body limits."""
+"""LocalDispatchServer on the wire: Twirp routing and encodings against the Go fixtures, body limits.
+
+tests/test_differential.py compares the same ground with the real livekit-server v1.13.5."""
 
 from __future__ import annotations
 
@@ -27,9 +29,9 @@ ROUTING_CASES = [
     "content_type_missing",
     "method_GET",
     "unknown_rpc",
-    "wrong_service",
-    "wrong_prefix",
 ]
+# A bare Twirp server answers these with bad_route; in livekit-server they never reach Twirp.
+GO_MUX_CASES = ["wrong_service", "wrong_prefix"]
 ACCEPT_CASES = [
     c for c in json.loads((FIXTURES / "accept_cases.json").read_text()) if c.get("twirp_server") is not None
 ]
@@ -37,7 +39,7 @@ ACCEPT_CASES = [
 
 @pytest.fixture
 async def local() -> AsyncIterator[LocalDispatchServer]:
-    async with LocalDispatchServer(KEY, SECRET) as server:
+    async with LocalDispatchServer(KEY, SECRET, not_running_wait=0.05) as server:
         yield server
 
 
@@ -67,6 +69,19 @@ async def test_routing_and_decoding_errors_match_twirp(
         assert resp.status == case["response"]["status"]
         assert resp.headers["Content-Type"] == case["response"]["content_type"]
     assert orjson.loads(body) == orjson.loads(case["response"]["body"])
+
+
+@pytest.mark.parametrize("name", GO_MUX_CASES)
+async def test_paths_outside_the_service_get_gos_plain_404(
+    local: LocalDispatchServer, session: aiohttp.ClientSession, name: str
+) -> None:
+    case = TWIRP_ERRORS[name]
+    answer = await post(session, local.url, "", case["request_body"], path=case["path"])
+    assert (answer.status, answer.content_type, answer.body) == (
+        404,
+        "text/plain; charset=utf-8",
+        b"404 page not found\n",
+    )
 
 
 async def test_content_type_parameters_are_ignored(
@@ -113,13 +128,16 @@ async def test_request_bodies_are_judged_like_the_go_server(
         )
         return
     assert go_status == 200
-    # The Go server in the fixtures echoed; ours applies livekit-server's rules to what it read.
+    # The Go server in the fixtures echoed; ours applies livekit-server's rules to what it read:
+    # a create starts any room (even ""), other calls find only the seeded room "r" running.
     if method == "CreateDispatch":
-        expected = (200, None) if room else (400, "invalid_argument")
+        expected: tuple[int, object] = (200, None)
+    elif room != "r":
+        expected = (503, "unavailable")
     elif method == "DeleteDispatch":
         expected = (404, "not_found")
     else:
-        expected = (200, None) if room else (404, "not_found")
+        expected = (200, None)
     assert (answer.status, answer.json().get("code")) == expected
     if method == "CreateDispatch" and room:
         created = answer.json()
@@ -164,7 +182,25 @@ def _head(local: LocalDispatchServer, extra: str) -> bytes:
     ).encode()
 
 
-async def test_declared_body_over_10_mib_is_refused_before_reading(local: LocalDispatchServer) -> None:
+@pytest.fixture
+async def limited() -> AsyncIterator[LocalDispatchServer]:
+    """With the body limit of livekit-server's releases after v1.13.5 (v1.13.5 has none)."""
+    async with LocalDispatchServer(KEY, SECRET, max_body_bytes=MAX_BODY_BYTES) as server:
+        yield server
+
+
+async def test_no_body_limit_by_default_as_in_v1_13_5(
+    local: LocalDispatchServer, session: aiohttp.ClientSession
+) -> None:
+    await seed(session, local)
+    body = orjson.dumps({"room": "r", "pad": "p" * (MAX_BODY_BYTES + 1)})
+    answer = await post(session, local.url, "ListDispatch", body)
+    assert answer.status == 200
+    assert [d["agent_name"] for d in answer.json()["agent_dispatches"]] == ["", "a"]  # type: ignore[index]
+
+
+async def test_declared_body_over_10_mib_is_refused_before_reading(limited: LocalDispatchServer) -> None:
+    local = limited
     head = _head(local, f"Content-Length: {MAX_BODY_BYTES + 1}\r\n")
     status, headers, body = await _raw_exchange(local.url, head, [])  # no body sent at all
     assert status == 413
@@ -172,7 +208,8 @@ async def test_declared_body_over_10_mib_is_refused_before_reading(local: LocalD
     assert b"larger than" in body
 
 
-async def test_streamed_body_over_10_mib_is_refused(local: LocalDispatchServer) -> None:
+async def test_streamed_body_over_10_mib_is_refused(limited: LocalDispatchServer) -> None:
+    local = limited
     piece = b"x" * (1 << 20)
     chunks = [b"%x\r\n%s\r\n" % (len(piece), piece)] * 10 + [b"1\r\nx\r\n"]  # 10 MiB + 1 byte, unfinished
     status, headers, body = await _raw_exchange(
@@ -182,16 +219,18 @@ async def test_streamed_body_over_10_mib_is_refused(local: LocalDispatchServer) 
 
 
 async def test_body_of_exactly_10_mib_is_read(
-    local: LocalDispatchServer, session: aiohttp.ClientSession
+    limited: LocalDispatchServer, session: aiohttp.ClientSession
 ) -> None:
+    local = limited
     prefix, suffix = b'{"room":"r","agent_name":"a","metadata":"', b'"}'
     body = prefix + b"m" * (MAX_BODY_BYTES - len(prefix) - len(suffix)) + suffix
     assert len(body) == MAX_BODY_BYTES
     answer = await post(session, local.url, "CreateDispatch", body)
-    assert (answer.status, answer.json()["msg"]) == (400, "metadata size exceeds limits")
+    assert (answer.status, answer.json()["msg"]) == (400, "twirp error unknown: metadata size exceeds limits")
 
 
-async def test_client_sees_the_413_as_a_non_twirp_error(local: LocalDispatchServer) -> None:
+async def test_client_sees_the_413_as_a_non_twirp_error(limited: LocalDispatchServer) -> None:
+    local = limited
     async with local.connect(timeout=30) as client:
         with pytest.raises(TwirpError) as err:
             await client.create_dispatch(
@@ -215,5 +254,5 @@ async def test_client_streams_a_body_over_1_mib_whole(local: LocalDispatchServer
             )
         assert (err.value.code, err.value.message) == (
             TwirpErrorCode.INVALID_ARGUMENT,
-            "metadata size exceeds limits",
+            "twirp error unknown: metadata size exceeds limits",
         )

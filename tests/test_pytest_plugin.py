@@ -13,13 +13,15 @@ async def test_fixtures_give_a_server_and_a_connected_client(
 ) -> None:
     assert dispatch_service.url == dispatch_server.url
     created = await dispatch_service.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
-    assert [d.id for d in dispatch_server.rooms()["r"]] == [created.id]
+    # The room the create started holds livekit-server's default dispatch too.
+    assert [(d.agent_name, d.id) for d in dispatch_server.rooms()["r"]][1:] == [("a", created.id)]
+    assert [d.agent_name for d in dispatch_server.rooms()["r"]] == ["", "a"]
 
 
 async def test_each_test_gets_an_empty_server(dispatch_service: AgentDispatchService) -> None:
     with pytest.raises(TwirpError) as err:
         await dispatch_service.list_dispatch("r")  # the test above made room r on its own server
-    assert err.value.code is TwirpErrorCode.NOT_FOUND
+    assert (err.value.code, err.value.status) == (TwirpErrorCode.UNAVAILABLE, 503)
 
 
 USER_TEST = """
@@ -33,7 +35,9 @@ pytest_plugins = ["dispatch_client.testing.pytest_plugin"]
 async def test_my_dispatch_logic(dispatch_service, dispatch_server):
     req = CreateAgentDispatchRequest(agent_name="bot", room="lobby")
     created = await dispatch_service.create_dispatch(req)
-    assert [d.id for d in await dispatch_service.list_dispatch("lobby")] == [created.id]
+    listed = await dispatch_service.list_dispatch("lobby")
+    assert [d.agent_name for d in listed] == ["", "bot"]  # livekit-server's default dispatch first
+    assert listed[1] == created
     assert dispatch_server.api_key == "devkey"
 
 
