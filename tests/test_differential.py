@@ -5,6 +5,10 @@ keep separate state). Compared: HTTP status, content type, the headers below, Tw
 code, message and meta, plain-text bodies, and decoded messages with ids and times
 masked and lists sorted (the real server lists in map order). Exactly the cases in
 KNOWN_DIFFERENCES may differ: a new difference fails, and so does a known one that is gone.
+
+Not compared: the JSON's white space. This livekit-server build writes ``", "`` between
+fields (Go's protojson varies its spacing from build to build on purpose, so no client may
+rely on it); the stand-in writes none. Nor is timing, except that of the deadline case.
 """
 
 from __future__ import annotations
