@@ -21,9 +21,9 @@ from ._generated.livekit import (
     ListAgentDispatchRequest,
     ListAgentDispatchResponse,
 )
+from ._recovery import made, still_there
 from ._retry import RetryPolicy
 from ._transport import Transport
-from .errors import TwirpError, TwirpErrorCode
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -116,20 +116,14 @@ class AgentDispatchService:
             raise ValueError(f"req must be a CreateAgentDispatchRequest, got {type(req).__name__}")
         require_text("req.room", req.room)
 
-        async def made(deadline: float, request_id: str) -> AgentDispatch | None:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, "no time left to check the room")
-            try:
-                dispatches = await self.list_dispatch(req.room, timeout=remaining, request_id=request_id)
-            except TwirpError as e:
-                if e.room_not_running:
-                    return None  # a create that was done would have started the room
-                raise
-            return made_for(req, dispatches)
-
         return await self._transport.call(
-            "CreateDispatch", req.room, req, AgentDispatch, timeout, request_id, find=made
+            "CreateDispatch",
+            req.room,
+            req,
+            AgentDispatch,
+            timeout,
+            request_id,
+            find=made(req, self.list_dispatch),
         )
 
     async def delete_dispatch(
@@ -150,18 +144,14 @@ class AgentDispatchService:
         require_text("room_name", room_name)
         req = DeleteAgentDispatchRequest(dispatch_id=dispatch_id, room=room_name)
 
-        async def still_there(deadline: float, request_id: str) -> AgentDispatch | None:
-            # None (not done: send it again) while the dispatch is there. Once it is gone the
-            # failed attempt may have removed it, but its answer (the dispatch) is lost.
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, "no time left to check the room")
-            if await self.get_dispatch(dispatch_id, room_name, timeout=remaining, request_id=request_id):
-                return None
-            raise TwirpError(TwirpErrorCode.NOT_FOUND, "the dispatch is gone")
-
         return await self._transport.call(
-            "DeleteDispatch", room_name, req, AgentDispatch, timeout, request_id, find=still_there
+            "DeleteDispatch",
+            room_name,
+            req,
+            AgentDispatch,
+            timeout,
+            request_id,
+            find=still_there(dispatch_id, room_name, self.get_dispatch),
         )
 
     async def list_dispatch(
@@ -199,25 +189,6 @@ class AgentDispatchService:
             "ListDispatch", room_name, req, ListAgentDispatchResponse, timeout, request_id
         )
         return resp.agent_dispatches[0] if resp.agent_dispatches else None
-
-
-def made_for(req: CreateAgentDispatchRequest, dispatches: list[AgentDispatch]) -> AgentDispatch | None:
-    """The newest of ``dispatches`` that ``req`` could have made: every field it sets is equal.
-
-    livekit-server keeps nothing of a create's request id, so a dispatch is known by its
-    contents; of two alike, the newer is the one a create that just failed would have made.
-    """
-    alike = [
-        d
-        for d in dispatches
-        if d.room == req.room
-        and d.agent_name == req.agent_name
-        and d.metadata == req.metadata
-        and d.deployment == req.deployment
-        and d.restart_policy == req.restart_policy
-        and d.attributes == req.attributes
-    ]
-    return max(alike, key=lambda d: d.state.created_at if d.state else 0, default=None)
 
 
 def _setting(name: str, value: str | None, env: str) -> str:
