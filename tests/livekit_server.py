@@ -119,9 +119,17 @@ def start(log_dir: Path, *, room: dict[str, object] | None = None) -> Iterator[R
     finally:
         if server in RUNNING:
             RUNNING.remove(server)
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM; a second one if it lingers (the first waits for open rooms to drain), then SIGKILL."""
+    for _ in range(2):
         process.terminate()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=2)
+            return
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            pass
+    process.kill()
+    process.wait()

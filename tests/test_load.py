@@ -111,10 +111,7 @@ class Load:
 
         async def worker() -> None:
             while not queue.empty():
-                try:
-                    await self.flow(queue.get_nowait())
-                except TwirpError:
-                    pass
+                await self.flow(queue.get_nowait())
 
         await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
 
