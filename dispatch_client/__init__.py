@@ -49,7 +49,7 @@ from ._generated.livekit import (
 )
 from ._retry import RetryPolicy
 from ._version import __version__
-from .errors import TwirpError, TwirpErrorCode
+from .errors import TwirpError, TwirpErrorCode, WaitOutcome
 from .service import AgentDispatchService, connect
 
 __all__ = [
@@ -96,6 +96,7 @@ __all__ = [
     "VideoLayer",
     "VideoLayerMode",
     "VideoQuality",
+    "WaitOutcome",
     "__version__",
     "connect",
 ]

@@ -82,6 +82,11 @@ class Transport:
     def base(self) -> str:
         return self._base
 
+    @property
+    def timeout(self) -> float:
+        """The call timeout used when a call gives none."""
+        return self._timeout
+
     async def call(
         self,
         method: str,

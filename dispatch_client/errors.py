@@ -8,7 +8,9 @@ from typing import Any
 
 import orjson
 
-__all__ = ["TwirpError", "TwirpErrorCode"]
+from ._generated.livekit import Job
+
+__all__ = ["TwirpError", "TwirpErrorCode", "WaitOutcome"]
 
 
 class TwirpErrorCode(str, enum.Enum):
@@ -66,6 +68,16 @@ _HTTP_STATUS: dict[TwirpErrorCode, int] = {
 _BY_WIRE = {code.value: code for code in TwirpErrorCode}
 
 
+class WaitOutcome(str, enum.Enum):
+    """Why ``wait_for_job`` ended without the job it waited for (``TwirpError.wait_outcome``)."""
+
+    NO_JOB = "no_job"  # the deadline passed and the dispatch had no job: no worker took it
+    JOB_PENDING = "job_pending"  # the deadline passed with a job still pending (``TwirpError.job``)
+    JOB_FAILED = "job_failed"  # the job failed or was cancelled; its error is in ``job.state.error``
+    DISPATCH_DELETED = "dispatch_deleted"  # the room no longer has the dispatch
+    ROOM_NOT_RUNNING = "room_not_running"  # the room closed (or never ran)
+
+
 class TwirpError(Exception):
     """A call failed: the server said so, something between us said so, or no answer came.
 
@@ -83,6 +95,9 @@ class TwirpError(Exception):
     meta: dict[str, str]
     status: int | None
     outcome_unknown: bool
+    # Set only on what ``wait_for_job`` raises: why it ended, and the job last seen (if any).
+    wait_outcome: WaitOutcome | None = None
+    job: Job | None = None
 
     def __init__(
         self,
@@ -112,7 +127,8 @@ class TwirpError(Exception):
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (self.code, self.message, self.meta, self.status, self.outcome_unknown))
+        extra = {k: v for k, v in vars(self).items() if k in ("wait_outcome", "job")}
+        return (_rebuild, (self.code, self.message, self.meta, self.status, self.outcome_unknown), extra)
 
     @property
     def from_intermediary(self) -> bool:

@@ -13,14 +13,18 @@ import aiohttp
 
 from . import _codec
 from ._auth import DEFAULT_TTL, TokenSigner
-from ._checks import require_text
+from ._checks import require_seconds, require_text
+from ._ensure import Turns, ensure_dispatch
 from ._generated.livekit import (
     AgentDispatch,
     CreateAgentDispatchRequest,
     DeleteAgentDispatchRequest,
+    Job,
+    JobStatus,
     ListAgentDispatchRequest,
     ListAgentDispatchResponse,
 )
+from ._jobs import wait_for_job
 from ._recovery import made, still_there
 from ._retry import RetryPolicy
 from ._transport import Transport
@@ -34,6 +38,7 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 10.0
+DEFAULT_JOB_WAIT = 30.0
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 DEFAULT_RETRY = RetryPolicy()
 _MESSAGES = (
@@ -79,6 +84,7 @@ class AgentDispatchService:
         rand: Callable[[], float] = random.random,
     ) -> None:
         signer = TokenSigner(api_key, api_secret, ttl=token_ttl, clock=clock)
+        self._sleep, self._rand, self._turns = sleep, rand, Turns()
         # The codec's per-class work is done here, once per process, instead of in the first call.
         _codec.prepare(*_MESSAGES)
         self._transport = Transport(
@@ -106,16 +112,13 @@ class AgentDispatchService:
     ) -> AgentDispatch:
         """Dispatch ``req.agent_name`` to ``req.room``; returns the new dispatch.
 
-        livekit-server does not recognise a repeated create, so this call never sends one
-        blindly: after a failure that may follow the server's work (a lost answer, a 5xx),
-        it lists the room and returns the dispatch the failed attempt made, if it finds one,
-        and tries again only if it does not. When it cannot check, the error has
-        ``outcome_unknown`` set.
+        Never sent again blindly: after a failure that may follow the server's work, the room
+        is listed for the dispatch the failed attempt made (README, "Retries"); when that
+        cannot be checked, the error has ``outcome_unknown`` set.
         """
         if not isinstance(req, CreateAgentDispatchRequest):
             raise ValueError(f"req must be a CreateAgentDispatchRequest, got {type(req).__name__}")
         require_text("req.room", req.room)
-
         return await self._transport.call(
             "CreateDispatch",
             req.room,
@@ -124,6 +127,39 @@ class AgentDispatchService:
             timeout,
             request_id,
             find=made(req, self.list_dispatch),
+        )
+
+    async def ensure_dispatch(
+        self, req: CreateAgentDispatchRequest, *, timeout: float | None = None
+    ) -> AgentDispatch:
+        """The room's dispatch of ``req.agent_name`` (same deployment), made if there is none.
+
+        Calls of one service for the same room, agent and deployment take turns, so they
+        leave one such dispatch (the oldest is returned if there are several); another
+        process can still make its own at the same time (README). ``timeout``: the whole call.
+        """
+        if not isinstance(req, CreateAgentDispatchRequest):
+            raise ValueError(f"req must be a CreateAgentDispatchRequest, got {type(req).__name__}")
+        require_text("req.room", req.room)
+        limit = self._transport.timeout if timeout is None else require_seconds("timeout", timeout)
+        return await ensure_dispatch(self._turns, self.list_dispatch, self.create_dispatch, req, limit)
+
+    async def wait_for_job(
+        self,
+        dispatch_id: str,
+        room_name: str,
+        *,
+        until: JobStatus = JobStatus.JS_RUNNING,
+        timeout: float = DEFAULT_JOB_WAIT,
+    ) -> Job:
+        """The dispatch's first job that reached ``until`` (or a later state), polled for.
+
+        Any other ending within ``timeout`` is a TwirpError with ``wait_outcome`` (a
+        :class:`WaitOutcome`) and ``job`` (the job last seen) set; a poll that fails for a
+        passing reason is tried again and never counts as "no agent" (README, "Jobs").
+        """
+        return await wait_for_job(
+            self.get_dispatch, dispatch_id, room_name, until, timeout, sleep=self._sleep, rand=self._rand
         )
 
     async def delete_dispatch(
@@ -136,14 +172,12 @@ class AgentDispatchService:
     ) -> AgentDispatch:
         """Delete one dispatch; returns it as it was. Unknown ids raise ``not_found``.
 
-        After a failure that may follow the server's work, the dispatch is looked up: while
-        it is there, the delete is sent again; once it is gone, the failure is raised with
-        ``outcome_unknown`` set (the delete was probably done, but its answer is lost).
+        After a failure that may follow the server's work it is sent again only while a get
+        still shows the dispatch; once it is gone, the failure has ``outcome_unknown`` set.
         """
         require_text("dispatch_id", dispatch_id)
         require_text("room_name", room_name)
         req = DeleteAgentDispatchRequest(dispatch_id=dispatch_id, room=room_name)
-
         return await self._transport.call(
             "DeleteDispatch",
             room_name,

@@ -1,0 +1,93 @@
+"""One dispatch of an agent in a room, however many times it is asked for.
+
+``ensure_dispatch`` lists the room and returns the dispatch of the request's agent name and
+deployment when there is one, and creates it otherwise. Calls of one service for the same
+room, agent and deployment take turns, so concurrent calls in one process make one dispatch;
+a create whose outcome is unknown is settled by listing again, never by creating again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from ._generated.livekit import AgentDispatch, CreateAgentDispatchRequest
+from .errors import TwirpError, TwirpErrorCode
+
+__all__ = ["Turns", "ensure_dispatch", "existing"]
+
+ListCall = Callable[..., Awaitable[list[AgentDispatch]]]
+CreateCall = Callable[..., Awaitable[AgentDispatch]]
+Key = tuple[str, str, str]
+
+
+class Turns:
+    """One asyncio lock per key while anyone holds or waits for it (no lock outlives its users)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Key, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: Key) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+def existing(req: CreateAgentDispatchRequest, dispatches: list[AgentDispatch]) -> AgentDispatch | None:
+    """The oldest dispatch of ``req``'s agent name and deployment, if the room has one."""
+    same = [d for d in dispatches if d.agent_name == req.agent_name and d.deployment == req.deployment]
+    return min(same, key=lambda d: (d.state.created_at if d.state else 0, d.id), default=None)
+
+
+async def ensure_dispatch(
+    turns: Turns,
+    list_dispatch: ListCall,
+    create_dispatch: CreateCall,
+    req: CreateAgentDispatchRequest,
+    timeout: float,
+) -> AgentDispatch:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+
+    def remaining() -> float:
+        left = deadline - loop.time()
+        if left <= 0:
+            raise TwirpError(
+                TwirpErrorCode.DEADLINE_EXCEEDED, f"ensure_dispatch: the {timeout:g} s deadline passed"
+            )
+        return left
+
+    async with turns.turn((req.room, req.agent_name, req.deployment)):
+        try:
+            found = existing(req, await list_dispatch(req.room, timeout=remaining()))
+        except TwirpError as e:
+            if not e.room_not_running:
+                raise
+            found = None  # a room that is not running has no dispatch; the create starts it
+        if found is not None:
+            return found
+        try:
+            return await create_dispatch(req, timeout=remaining())
+        except TwirpError as e:
+            if not e.outcome_unknown:
+                raise
+            unknown = e
+        # The create may have been done: the room says whether, and nothing is created again.
+        try:
+            found = existing(req, await list_dispatch(req.room, timeout=remaining()))
+        except TwirpError:
+            raise unknown from None
+        if found is None:
+            unknown.outcome_unknown = False  # the room has none: the create was not done
+            raise unknown
+        return found

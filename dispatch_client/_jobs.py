@@ -1,0 +1,147 @@
+"""Waiting for a dispatch's job: polls with capped, jittered backoff within one deadline.
+
+A dispatch is only a promise: the agent comes when a worker registered under its agent name
+takes the job. The outcomes other than the job are raised as TwirpError with ``wait_outcome``
+set (and ``job``, the job last seen); a poll that fails for a passing reason is tried again
+and never counts as "no agent".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from ._checks import require_seconds, require_text
+from ._generated.livekit import AgentDispatch, Job, JobStatus
+from ._retry import should_retry
+from .errors import TwirpError, TwirpErrorCode, WaitOutcome
+
+__all__ = ["POLL_FIRST", "POLL_MAX", "wait_for_job"]
+
+POLL_FIRST = 0.1  # seconds (before jitter) to the second poll; each wait doubles, up to POLL_MAX
+POLL_MAX = 1.0
+# How far along a job is; FAILED and CANCELLED end it without the work being done.
+_RANK = {
+    JobStatus.JS_PENDING: 0,
+    JobStatus.JS_RUNNING: 1,
+    JobStatus.JS_SUCCESS: 2,
+    JobStatus.JS_FAILED: 2,
+    JobStatus.JS_CANCELLED: 2,
+}
+_FAILED = frozenset({JobStatus.JS_FAILED, JobStatus.JS_CANCELLED})
+
+Get = Callable[..., Awaitable[AgentDispatch | None]]
+
+
+def _status(job: Job) -> JobStatus:
+    return job.state.status if job.state is not None else JobStatus.JS_PENDING
+
+
+def _reached(job: Job, until: JobStatus) -> bool:
+    status = _status(job)
+    if status == until:
+        return True
+    if status in _FAILED:
+        return False
+    return _RANK.get(status, 0) >= _RANK.get(until, 0)
+
+
+def _ended(
+    outcome: WaitOutcome, code: TwirpErrorCode, message: str, job: Job | None, cause: TwirpError | None = None
+) -> TwirpError:
+    err = TwirpError(
+        code, message, status=cause.status if cause else None, meta=cause.meta if cause else None
+    )
+    err.wait_outcome = outcome
+    err.job = job
+    return err
+
+
+async def wait_for_job(
+    get: Get,
+    dispatch_id: str,
+    room: str,
+    until: JobStatus,
+    timeout: float,
+    *,
+    sleep: Callable[[float], Awaitable[None]],
+    rand: Callable[[], float],
+) -> Job:
+    """The first job of the dispatch that reached ``until`` (or a later state), polling ``get``."""
+    require_text("dispatch_id", dispatch_id)
+    require_text("room_name", room)
+    if not isinstance(until, JobStatus):
+        raise ValueError(f"until must be a JobStatus, got {until!r}")
+    timeout = require_seconds("timeout", timeout)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last_job: Job | None = None
+    seen = False  # whether any poll has answered
+    failure: TwirpError | None = None  # the last poll's passing failure, while it is the latest news
+    backoff = POLL_FIRST
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        try:
+            dispatch = await get(dispatch_id, room, timeout=remaining)
+        except TwirpError as e:
+            if e.room_not_running:
+                e.wait_outcome = WaitOutcome.ROOM_NOT_RUNNING
+                e.job = last_job
+                raise
+            if e.code is TwirpErrorCode.DEADLINE_EXCEEDED:
+                break  # the wait's own deadline, run out during the poll: decided below
+            if not should_retry(e, read_only=True, repeatable=True):
+                raise
+            failure = e
+        else:
+            failure, seen = None, True
+            if dispatch is None:
+                raise _ended(
+                    WaitOutcome.DISPATCH_DELETED,
+                    TwirpErrorCode.NOT_FOUND,
+                    f"dispatch {dispatch_id} is no longer in room {room!r}",
+                    last_job,
+                )
+            jobs = dispatch.state.jobs if dispatch.state is not None else []
+            for job in jobs:
+                if _reached(job, until):
+                    return job
+            if jobs:
+                last_job = jobs[-1]
+                if all(_status(j) in _FAILED for j in jobs) and until not in _FAILED:
+                    state = last_job.state
+                    error = state.error if state is not None and state.error else "no error text"
+                    raise _ended(
+                        WaitOutcome.JOB_FAILED,
+                        TwirpErrorCode.ABORTED,
+                        f"job {last_job.id} of dispatch {dispatch_id} ended as "
+                        f"{_status(last_job).name}: {error}",
+                        last_job,
+                    )
+        # Half the backoff plus a random part of the other half: polls of many waits spread out.
+        wait = min(backoff * (0.5 + rand() / 2), deadline - loop.time())
+        backoff = min(POLL_MAX, backoff * 2)
+        if wait > 0:
+            await sleep(wait)
+    if failure is not None or not seen:
+        # The polls did not get through: that is not "no agent".
+        if failure is not None:
+            raise failure
+        raise TwirpError(
+            TwirpErrorCode.DEADLINE_EXCEEDED, f"no answer about dispatch {dispatch_id} in {timeout:g} s"
+        )
+    if last_job is None:
+        raise _ended(
+            WaitOutcome.NO_JOB,
+            TwirpErrorCode.DEADLINE_EXCEEDED,
+            f"no job for dispatch {dispatch_id} within {timeout:g} s: no worker took it",
+            None,
+        )
+    raise _ended(
+        WaitOutcome.JOB_PENDING,
+        TwirpErrorCode.DEADLINE_EXCEEDED,
+        f"job {last_job.id} of dispatch {dispatch_id} still {_status(last_job).name} after {timeout:g} s",
+        last_job,
+    )
