@@ -8,9 +8,17 @@ from collections.abc import Sequence
 import betterproto2
 
 from . import _codec
-from ._generated.livekit import AgentDispatch, JobRestartPolicy
+from ._generated.livekit import AgentDispatch, Job, JobRestartPolicy
 
-__all__ = ["RESTART_POLICIES", "details", "format_time", "json_text", "restart_policy_name", "table"]
+__all__ = [
+    "RESTART_POLICIES",
+    "details",
+    "format_time",
+    "job_details",
+    "json_text",
+    "restart_policy_name",
+    "table",
+]
 
 RESTART_POLICIES = {"on-failure": JobRestartPolicy.JRP_ON_FAILURE, "never": JobRestartPolicy.JRP_NEVER}
 _POLICY_NAMES = {policy: name for name, policy in RESTART_POLICIES.items()}
@@ -61,6 +69,25 @@ def details(dispatch: AgentDispatch) -> str:
         ("created", format_time(state.created_at if state else 0)),
         ("deleted", format_time(state.deleted_at if state else 0)),
         ("jobs", str(len(state.jobs) if state else 0)),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def job_details(job: Job) -> str:
+    """One job of a dispatch, a field per line."""
+    state = job.state
+    rows = [
+        ("job", job.id),
+        (
+            "status",
+            state.status.name if state and state.status.name else str(int(state.status)) if state else "-",
+        ),
+        ("type", job.type.name or str(int(job.type))),
+        ("worker", (state.worker_id if state else "") or "-"),
+        ("participant", _printable(state.participant_identity if state else "") or "-"),
+        ("started", format_time(state.started_at if state else 0)),
+        ("error", _printable(state.error if state else "") or "-"),
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

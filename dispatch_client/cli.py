@@ -14,6 +14,7 @@ from ._cli_local import demo, serve
 from ._generated.livekit import CreateAgentDispatchRequest, ListAgentDispatchResponse
 from ._version import __version__
 from .errors import TwirpError, TwirpErrorCode
+from .service import DEFAULT_JOB_WAIT
 
 __all__ = ["main"]
 
@@ -58,6 +59,15 @@ def main() -> None:
     show_default=True,
     help="Whether a failed job is started again.",
 )
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0, min_open=True),
+    is_flag=False,
+    flag_value=DEFAULT_JOB_WAIT,
+    default=None,
+    metavar="[SECONDS]",
+    help=f"Then wait for a worker to run the job (up to SECONDS, {DEFAULT_JOB_WAIT:g} if left out).",
+)
 @connection_options
 @json_option
 def create(
@@ -67,13 +77,19 @@ def create(
     attributes: dict[str, str],
     deployment: str,
     restart_policy: str,
+    wait: float | None,
     url: str | None,
     api_key: str | None,
     api_secret: str | None,
     timeout: float,
     as_json: bool,
 ) -> None:
-    """Dispatch an agent to a room."""
+    """Dispatch an agent to a room; with --wait, also wait until its job runs.
+
+    With --wait the dispatch is shown first, then the job once it runs; when none comes
+    (no worker took it, it failed, or the dispatch or room went away), one line says so and
+    the exit status is 1. With --json each is one JSON document, on a line of its own.
+    """
     req = CreateAgentDispatchRequest(
         agent_name=agent_name,
         room=room,
@@ -82,8 +98,15 @@ def create(
         deployment=deployment,
         attributes=attributes,
     )
-    created = call(settings(url, api_key, api_secret, timeout), lambda s: s.create_dispatch(req))
+    conf = settings(url, api_key, api_secret, timeout)
+    created = call(conf, lambda s: s.create_dispatch(req))
     click.echo(out.json_text(created) if as_json else out.details(created))
+    if wait is not None:
+        seconds = wait
+        if not as_json:
+            click.echo(f"\nwaiting up to {seconds:g} s for a worker to run the job...")
+        job = call(conf, lambda s: s.wait_for_job(created.id, room, timeout=seconds))
+        click.echo(out.json_text(job) if as_json else out.job_details(job))
 
 
 @main.command(name="list")
