@@ -40,12 +40,30 @@ def _raw_jwt(claims_json: str, algorithm: str = "HS256") -> str:
     return signing_input + "." + b64(signature)
 
 
+_NOW: list[int] = []
+
+
+def now() -> int:
+    """One clock reading for the whole run, taken at the first token made: a token made for each
+    server from the same case must be the same bytes (the 401s quote it), even when the two are
+    made either side of a second."""
+    if not _NOW:
+        _NOW.append(int(time.time()))
+    return _NOW[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class FromNow:
+    """A time claim ``seconds`` from :func:`now`, read when the token is made."""
+
+    seconds: int
+
+
 def claims(room: str, **changes: object) -> dict[str, object]:
     """Good claims for ``room``; a change of ``None`` removes a claim."""
-    now = int(time.time())
-    body: dict[str, object] = {"iss": API_KEY, "nbf": now, "exp": now + 600}
+    body: dict[str, object] = {"iss": API_KEY, "nbf": now(), "exp": now() + 3600}
     body["video"] = {"roomAdmin": True, "room": room}
-    body.update(changes)
+    body.update({k: now() + v.seconds if isinstance(v, FromNow) else v for k, v in changes.items()})
     return {k: v for k, v in body.items() if v is not None}
 
 
@@ -61,7 +79,7 @@ def raw_claims(template: str) -> Auth:
     """Claims written by hand (``{room}``, ``{key}``, ``{exp}`` filled in): types pyjwt would not write."""
 
     def make(room: str) -> str:
-        exp = str(int(time.time()) + 600)
+        exp = str(now() + 3600)
         return _raw_jwt(template.replace("{room}", room).replace("{key}", API_KEY).replace("{exp}", exp))
 
     return bearer(make)
@@ -160,11 +178,11 @@ CASES: list[Case] = [
     auth_case("no_token", NO_AUTH),
     auth_case("wrong_secret", bearer(lambda room: _jwt(claims(room), secret="another-secret-" + "x" * 40))),
     auth_case("unknown_key", with_claims(iss="APIunknown")),
-    auth_case("expired", with_claims(exp=int(time.time()) - 120)),
-    auth_case("expired_within_leeway", with_claims(exp=int(time.time()) - 20)),
-    auth_case("not_yet_valid", with_claims(nbf=int(time.time()) + 300)),
+    auth_case("expired", with_claims(exp=FromNow(-120))),
+    auth_case("expired_within_leeway", with_claims(exp=FromNow(-20))),
+    auth_case("not_yet_valid", with_claims(nbf=FromNow(300))),
     auth_case("no_exp", with_claims(exp=None)),
-    auth_case("future_iat", with_claims(iat=int(time.time()) + 3600)),
+    auth_case("future_iat", with_claims(iat=FromNow(3600))),
     auth_case("no_room_admin", bearer(lambda room: _jwt(claims(room, video={"room": room})))),
     auth_case("no_video_grant", with_claims(video=None)),
     auth_case("grant_for_another_room", with_claims(video={"roomAdmin": True, "room": "another"})),
