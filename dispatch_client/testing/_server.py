@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 
+import aiohttp
 import betterproto2
 from aiohttp import web
 
@@ -25,7 +27,7 @@ from .._generated.livekit import (
 )
 from .._retry import RetryPolicy
 from ..errors import TwirpError, TwirpErrorCode
-from ..service import DEFAULT_RETRY, DEFAULT_TIMEOUT, AgentDispatchService, connect
+from ..service import DEFAULT_RETRY, DEFAULT_TIMEOUT, AgentDispatchService
 from . import _routes, _twirp
 from ._state import DEFAULT_EMPTY_TIMEOUT, DispatchStore, check_create, room_error
 from ._tokens import Grant, TokenRejected, TokenVerifier
@@ -108,6 +110,7 @@ class LocalDispatchServer:
         self._store = DispatchStore(
             clock=clock, rng=rng if rng is not None else random.Random(), empty_timeout=empty_timeout
         )
+        self._clock = clock
         self._tokens = TokenVerifier({self._api_key: self._api_secret}, clock=lambda: clock() / 1e9)
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -144,8 +147,9 @@ class LocalDispatchServer:
     def connect(
         self, *, timeout: float = DEFAULT_TIMEOUT, retry: RetryPolicy = DEFAULT_RETRY
     ) -> AbstractAsyncContextManager[AgentDispatchService]:
-        """:func:`dispatch_client.connect` to this server, with its credentials."""
-        return connect(self.url, self._api_key, self._api_secret, timeout=timeout, retry=retry)
+        """A client of this server on a session of its own, as :func:`dispatch_client.connect` makes
+        one, with the server's credentials and its clock (tokens are signed at the server's time)."""
+        return _connected(self, timeout=timeout, retry=retry)
 
     async def start(self) -> str:
         """Listen and serve; returns :attr:`url`."""
@@ -206,6 +210,12 @@ class LocalDispatchServer:
             except _twirp.BodyTooLarge:
                 response = _twirp.plain_response(413, f"request body larger than {self._max_body} bytes")
                 response.force_close()  # the rest of the body is never read: the connection ends here
+            except ConnectionResetError:
+                # The client went away mid-request (a body cut short): not the server's fault, and
+                # nobody is left to answer.
+                logger.debug("%s %s: the client went away", request.method, request.path)
+                response = _twirp.plain_response(400, "client went away")
+                response.force_close()
             except Exception:
                 logger.exception("%s %s failed", request.method, request.path)
                 response = _twirp.error_response(TwirpError(TwirpErrorCode.INTERNAL, "internal server error"))
@@ -262,6 +272,23 @@ class LocalDispatchServer:
             raise room_error(TwirpErrorCode.CANCELED, "request canceled")
         await asyncio.sleep(self._not_running_wait)
         raise room_error(TwirpErrorCode.UNAVAILABLE, "no response from servers")
+
+
+@contextlib.asynccontextmanager
+async def _connected(
+    server: LocalDispatchServer, *, timeout: float, retry: RetryPolicy
+) -> AsyncIterator[AgentDispatchService]:
+    clock = server._clock
+    async with aiohttp.ClientSession() as session:
+        yield AgentDispatchService(
+            session,
+            server.url,
+            server.api_key,
+            server.api_secret,
+            timeout=timeout,
+            retry=retry,
+            clock=lambda: clock() / 1e9,
+        )
 
 
 def _non_negative(name: str, value: float) -> float:
