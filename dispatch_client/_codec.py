@@ -12,7 +12,6 @@ kept as betterproto2's unnamed members and written back as numbers.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import keyword
 import threading
 from typing import Any, TypeVar, cast
@@ -23,6 +22,7 @@ import orjson
 from ._decoders import SKIP, Conv, DecodeError, map_decoder, map_key_decoder, repeated_decoder, value_decoder
 from ._encoders import map_encoder, map_key_encoder, repeated_encoder, value_encoder
 from ._fastpath import FieldInfo, compile_decoder
+from ._gc import paused
 from ._generated import livekit as lk
 from ._structs import FALLBACK, struct_decoder
 
@@ -141,6 +141,8 @@ class _Plan:
         out: dict[str, Any] = {}
         for attr, key, enc, has_presence in self.encoders:
             value = getattr(msg, attr)
+            if value is None and not has_presence:
+                raise TypeError(f"{type(msg).__name__}.{attr} is None")
             if value is None or (not has_presence and not value):
                 continue
             out[key] = enc(value)
@@ -203,26 +205,26 @@ def decode(cls: type[M], data: bytes | str) -> M:
     them starts a pass of the cyclic garbage collector over the young objects, and now and
     then over the whole heap. None of them can be part of a cycle yet, so for bodies of
     GC_PAUSE_BYTES or more the collector is paused for the call (a tenth or more of the
-    time of a 100-dispatch list) and resumed afterwards if it was running.
+    time of a 100-dispatch list) and resumed afterwards if it was running (``_gc``).
     """
-    pause = len(data) >= GC_PAUSE_BYTES and gc.isenabled()
-    if pause:
-        gc.disable()
-    try:
-        fast = struct_decoder(cls)
-        if fast is not None:
-            try:
-                return cast(M, fast(data))
-            except FALLBACK:
-                pass  # not in the form servers write: the general way gives the answer or error
+    if len(data) < GC_PAUSE_BYTES:
+        return _decode(cls, data)
+    with paused():
+        return _decode(cls, data)
+
+
+def _decode(cls: type[M], data: bytes | str) -> M:
+    fast = struct_decoder(cls)
+    if fast is not None:
         try:
-            obj = orjson.loads(data)
-        except orjson.JSONDecodeError as e:
-            raise DecodeError(f"not valid JSON: {e}") from None
-        return cast(M, plan_of(cls).fast(obj))
-    finally:
-        if pause:
-            gc.enable()
+            return cast(M, fast(data))
+        except FALLBACK:
+            pass  # not in the form servers write: the general way gives the answer or error
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise DecodeError(f"not valid JSON: {e}") from None
+    return cast(M, plan_of(cls).fast(obj))
 
 
 def prepare(*classes: type[betterproto2.Message]) -> None:

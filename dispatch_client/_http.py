@@ -1,11 +1,15 @@
-"""One HTTP POST of a call: send, read the answer with a size cap, turn transport failures into errors."""
+"""One HTTP POST of a call: send, read the answer with a size cap, turn transport failures into errors.
+
+The attempt is bounded by the call's deadline with ``asyncio.timeout_at``, not by aiohttp's
+timeouts: aiohttp's timer uncancels the task once per timer it enters, and with more than one
+per request a caller's cancel that lands just after the deadline fired was swallowed.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import io
-import math
 
 import aiohttp
 from yarl import URL
@@ -13,9 +17,11 @@ from yarl import URL
 from ._redact import without_credentials
 from .errors import TwirpError, TwirpErrorCode
 
-__all__ = ["Reply", "post"]
+__all__ = ["Reply", "in_task", "post", "session_usable"]
 
 _STREAM_FROM_BYTES = 1 << 20
+# No timeout of aiohttp's own: the deadline is asyncio's (see the module's docstring).
+_NO_AIOHTTP_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,53 +34,146 @@ class Reply:
     retry_after: str | None
 
 
+def in_task() -> asyncio.Task[object]:
+    task = asyncio.current_task()
+    if task is None:
+        raise RuntimeError("dispatch_client calls must run inside an asyncio task")
+    return task
+
+
+def session_usable(session: aiohttp.ClientSession) -> TwirpError | None:
+    """Why nothing can be sent on ``session`` now (closed, or made on another loop), else None."""
+    if session.closed:
+        return TwirpError(TwirpErrorCode.FAILED_PRECONDITION, "the aiohttp ClientSession is closed")
+    # aiohttp keeps the loop it was made on privately (its public ``loop`` is deprecated).
+    loop = getattr(session, "_loop", None)
+    if loop is not None and loop is not asyncio.get_running_loop():
+        return TwirpError(
+            TwirpErrorCode.FAILED_PRECONDITION,
+            "the aiohttp ClientSession belongs to another event loop: make it inside the loop that calls",
+        )
+    return None
+
+
 async def post(
     session: aiohttp.ClientSession,
     url: URL,
     body: bytes,
     headers: dict[str, str],
     *,
-    remaining: float,
+    deadline: float,
     max_bytes: int,
     method: str,
     timeout: float,
 ) -> Reply:
-    """POST ``body``, allowing ``remaining`` seconds for everything; any answer is a Reply.
+    """POST ``body`` until ``deadline`` (the loop's clock); any answer is a Reply.
 
     Failures without a usable answer raise TwirpError: ``deadline_exceeded`` when the time
     ran out (``status=None``: the call got no answer in time), ``unavailable`` for a lost
     or refused connection (``status`` set when the status line arrived and the body did
-    not), ``internal`` for a body over ``max_bytes``. ``method`` and the call's ``timeout``
-    are for messages.
+    not), ``failed_precondition`` when the session was closed during the attempt,
+    ``internal`` for a body over ``max_bytes``. A cancel of the calling task is raised as
+    it is; a cancellation that nobody asked of the task (aiohttp cancels the calls waiting
+    for a connection when its session closes) is one of the errors above. ``method`` and
+    the call's ``timeout`` are for messages.
     """
     status: int | None = None
+    task = in_task()
+    cancels = task.cancelling()
     # aiohttp writes a bytes body in one go and warns (ResourceWarning) above 1 MiB; a
     # file-like body is streamed in chunks instead. A new one per attempt: it is consumed.
     data: bytes | io.BytesIO = io.BytesIO(body) if len(body) > _STREAM_FROM_BYTES else body
+    scope = asyncio.timeout_at(deadline)
     try:
-        async with session.post(
-            url,
-            data=data,
-            headers=headers,
-            allow_redirects=False,
-            raise_for_status=False,
-            auto_decompress=True,
-            # ceil_threshold: aiohttp would round timeouts over 5 s up to a whole second.
-            timeout=aiohttp.ClientTimeout(total=remaining, ceil_threshold=math.inf),
-        ) as resp:
+        async with (
+            scope,
+            session.post(
+                url,
+                data=data,
+                headers=headers,
+                allow_redirects=False,
+                raise_for_status=False,
+                auto_decompress=True,
+                timeout=_NO_AIOHTTP_TIMEOUT,
+            ) as resp,
+        ):
             status = resp.status
             answer = await _read(resp, max_bytes)
             return Reply(status, answer, resp.headers.get("Location"), resp.headers.get("Retry-After"))
-    except asyncio.TimeoutError as e:
-        failure = TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, f"{method}: no answer within {timeout:g} s")
+    except asyncio.CancelledError as e:
+        if task.cancelling() > cancels:
+            raise  # the caller (or a scope around the call) asked this task to stop
+        failure = _interrupted(session, method, timeout, status, expired=scope.expired())
         cause: BaseException = e
-    except (aiohttp.ClientError, OSError) as e:
-        detail = str(e) or type(e).__name__
-        failure = TwirpError(TwirpErrorCode.UNAVAILABLE, f"{method}: {detail}", status=status)
+    except (TimeoutError, aiohttp.ClientError, OSError) as e:
+        failure = _failed(e, session, method, timeout, status, expired=scope.expired())
         cause = without_credentials(e)
     # Raised outside the handler, so that the original error (which may hold the request's
     # headers) does not ride along as __context__ behind the cleaned cause.
     raise failure from cause
+
+
+def _deadline_passed(method: str, timeout: float) -> TwirpError:
+    return TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, f"{method}: no answer within {timeout:g} s")
+
+
+def _interrupted(
+    session: aiohttp.ClientSession, method: str, timeout: float, status: int | None, *, expired: bool
+) -> TwirpError:
+    """A cancellation that the caller did not ask for: the deadline (on Python 3.11, whose
+    timeout re-raises the cancel when the task was cancelled before), or aiohttp's own."""
+    if expired:
+        return _deadline_passed(method, timeout)
+    if session.closed:
+        return TwirpError(
+            TwirpErrorCode.FAILED_PRECONDITION,
+            f"{method}: the aiohttp ClientSession was closed during the call",
+        )
+    return TwirpError(
+        TwirpErrorCode.UNAVAILABLE, f"{method}: aiohttp gave up on the request (cancelled)", status=status
+    )
+
+
+def _failed(
+    e: BaseException,
+    session: aiohttp.ClientSession,
+    method: str,
+    timeout: float,
+    status: int | None,
+    *,
+    expired: bool,
+) -> TwirpError:
+    if expired:
+        return _deadline_passed(method, timeout)
+    meta = {"detail": (str(e) or type(e).__name__)[:1000]}
+    if session.closed:
+        code, what = (
+            TwirpErrorCode.FAILED_PRECONDITION,
+            "the aiohttp ClientSession was closed during the call",
+        )
+    else:
+        code, what = TwirpErrorCode.UNAVAILABLE, _what_happened(e, status)
+    return TwirpError(code, f"{method}: {what}", meta=meta, status=status)
+
+
+def _what_happened(e: BaseException, status: int | None) -> str:
+    """The failure in the user's terms; aiohttp's own text goes to ``meta["detail"]`` and the cause."""
+    if isinstance(e, aiohttp.ClientSSLError):
+        return "the TLS connection could not be set up (certificate or protocol)"
+    if isinstance(e, aiohttp.ClientConnectorError):
+        reason = e.os_error.strerror or type(e.os_error).__name__
+        return f"cannot connect to {e.host}:{e.port}: {reason}"
+    if isinstance(e, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection before it answered"
+    if isinstance(e, aiohttp.ClientPayloadError):
+        return f"the answer (HTTP {status}) was cut off" if status is not None else "the answer was cut off"
+    if isinstance(e, aiohttp.ClientResponseError) and status is None:
+        return "the answer is not valid HTTP (is the URL's scheme right?)"
+    if isinstance(e, aiohttp.InvalidURL):
+        return "the URL was refused by aiohttp"
+    if isinstance(e, (aiohttp.ClientConnectionError, OSError)):
+        return "the connection was lost"
+    return "the request failed"
 
 
 async def _read(resp: aiohttp.ClientResponse, limit: int) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import urllib.parse
@@ -28,9 +29,38 @@ def base_url(url: str) -> str:
         parts.hostname.encode("idna")
     except UnicodeError as e:
         raise ValueError(f"url has an invalid host name ({e}): {url!r}") from e
+    problem = _host_problem(parts.hostname, parts.port)
+    if problem:
+        raise ValueError(f"url {problem}: {url!r}")
     if parts.query or parts.fragment or parts.username is not None:
         raise ValueError(f"url must not carry credentials, a query or a fragment, got {url!r}")
     return urllib.parse.urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _host_problem(host: str, port: int | None) -> str | None:
+    """What aiohttp would refuse (or could never connect to) in a host and port, else None.
+
+    aiohttp takes a host of digits and dots for an IPv4 address and accepts only the
+    dotted quad (no ``127.1``, ``2130706433`` or octets past 255); a host with ``:`` must
+    be an IPv6 address; a name cannot hold spaces, controls or ``%``; port 0 is no port.
+    """
+    if port == 0:
+        return "has port 0"
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return "has an invalid IPv6 address"
+        return None
+    if host.replace(".", "").isdigit():
+        try:
+            ok = str(ipaddress.IPv4Address(host)) == host
+        except ValueError:
+            ok = False
+        return None if ok else "has an IPv4 address that is not 4 decimal numbers 0-255"
+    if any(c.isspace() or not c.isprintable() or c in "%/\\" for c in host):
+        return "has an invalid host name"
+    return None
 
 
 def timeout_ms(remaining: float) -> int:

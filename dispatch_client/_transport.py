@@ -16,8 +16,9 @@ from yarl import URL
 
 from . import _codec
 from ._auth import TokenSigner
+from ._bounded import DeadlinePassed, container_limit, decode_within
 from ._checks import require_positive_int, require_request_id, require_seconds
-from ._http import Reply, post
+from ._http import Reply, post, session_usable
 from ._redact import cut, not_a, redacted
 from ._request import base_url, new_request_id, timeout_ms
 from ._retry import RetryPolicy, may_have_acted, retry_after, should_retry
@@ -67,6 +68,7 @@ class Transport:
         self._signer = signer
         self._timeout = require_seconds("timeout", timeout)
         self._max_bytes = require_positive_int("max_response_bytes", max_response_bytes)
+        self._max_containers = container_limit(self._max_bytes)
         self._retry = retry
         self._sleep = sleep
         self._rand = rand
@@ -122,9 +124,11 @@ class Transport:
         attempt = 1
         while True:
             started = loop.time()
-            # Nothing is sent on a closed session or with the deadline spent: raised as they are.
-            if self._session.closed:
-                raise TwirpError(TwirpErrorCode.FAILED_PRECONDITION, "the aiohttp ClientSession is closed")
+            # Nothing is sent on a closed session (or one of another loop) or with the deadline
+            # spent: raised as they are.
+            unusable = session_usable(self._session)
+            if unusable is not None:
+                raise unusable
             if started >= deadline:
                 message = f"{method}: the {timeout:g} s deadline passed"
                 # The same cause as for a deadline that runs out during an attempt.
@@ -133,21 +137,33 @@ class Transport:
             token = self._signer.token(room)
             wait: float | None = None
             try:
-                reply = await self._attempt(method, body, token, request_id, deadline - started, timeout)
+                reply = await self._attempt(method, body, token, request_id, deadline, timeout)
             except TwirpError as e:
                 err = e
             else:
                 if reply.status == 200:
                     self._log_attempt(method, attempt, "HTTP 200", loop.time() - started, request_id)
                     try:
-                        return _codec.decode(response_type, reply.body)
+                        return await decode_within(
+                            response_type, reply.body, deadline=deadline, limit=self._max_containers
+                        )
                     except _codec.DecodeError as e:
-                        failure = e
+                        failure: _codec.DecodeError | None = e
+                    except DeadlinePassed:
+                        failure = None
                     # Outside the handler: the failure (which may quote the token) must not
                     # become the __context__ of what not_a raises and catches inside.
-                    err = not_a(response_type, method, reply.body, token, failure)
+                    err = (
+                        not_a(response_type, method, reply.body, token, failure)
+                        if failure is not None
+                        else TwirpError(
+                            TwirpErrorCode.DEADLINE_EXCEEDED,
+                            f"{method}: the answer could not be decoded within {timeout:g} s",
+                            status=200,
+                        )
+                    )
                 else:
-                    err = error_from_response(reply.status, cut(reply.body, token), reply.location)
+                    err = error_from_response(reply.status, cut(reply.body, token), reply.location, token)
                     wait = retry_after(reply.retry_after, self._clock())
             now = loop.time()
             if err.status != 200:
@@ -209,20 +225,20 @@ class Transport:
             attempt += 1
 
     async def _attempt(
-        self, method: str, body: bytes, token: str, request_id: str, remaining: float, timeout: float
+        self, method: str, body: bytes, token: str, request_id: str, deadline: float, timeout: float
     ) -> Reply:
-        """One POST with ``remaining`` seconds of the call's ``timeout`` left."""
+        """One POST until ``deadline`` (the loop's clock), within the call's ``timeout``."""
         headers = dict(self._headers)
         headers["Authorization"] = "Bearer " + token
         headers[REQUEST_ID_HEADER] = request_id
         # Lets the server bound its own work to what the caller will still wait for.
-        headers["X-Twirp-Timeout-Ms"] = str(timeout_ms(remaining))
+        headers["X-Twirp-Timeout-Ms"] = str(timeout_ms(deadline - asyncio.get_running_loop().time()))
         return await post(
             self._session,
             self._urls[method],
             body,
             headers,
-            remaining=remaining,
+            deadline=deadline,
             max_bytes=self._max_bytes,
             method=method,
             timeout=timeout,

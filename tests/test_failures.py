@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import math
+import threading
 
 import aiohttp
 import pytest
@@ -188,3 +189,67 @@ async def test_the_default_cap_is_16_mib(session: aiohttp.ClientSession, fake: F
     assert err.value.code is TwirpErrorCode.INTERNAL
     assert "max_response_bytes=16777216" in err.value.message
     assert len(fake.requests) == 2  # not retried
+
+
+async def test_a_session_of_another_loop_is_failed_precondition(url: str) -> None:
+    """Defect 6: aiohttp raised RuntimeError ("Timeout context manager should be used inside a
+    task") for a session made on another event loop; now it is a TwirpError, nothing sent."""
+
+    async def make() -> aiohttp.ClientSession:
+        return aiohttp.ClientSession()
+
+    other = asyncio.new_event_loop()
+    thread = threading.Thread(target=other.run_forever)
+    thread.start()
+    try:
+        foreign = asyncio.run_coroutine_threadsafe(make(), other).result()
+        try:
+            svc = AgentDispatchService(foreign, url, API_KEY, API_SECRET)
+            with pytest.raises(TwirpError) as err:
+                await svc.list_dispatch("r")
+            assert err.value.code is TwirpErrorCode.FAILED_PRECONDITION
+            assert "another event loop" in err.value.message
+        finally:
+            asyncio.run_coroutine_threadsafe(foreign.close(), other).result()
+    finally:
+        other.call_soon_threadsafe(other.stop)
+        thread.join()
+        other.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.1:7880",
+        "http://1.2.3.4.5:7880",
+        "http://256.1.1.1:7880",
+        "http://01.2.3.4:7880",
+        "http://2130706433:7880",
+        "http://exa mple:7880",
+        "http://127.0.0.1:0",
+        "http://[::1:7880",
+    ],
+)
+def test_urls_aiohttp_refuses_are_refused_at_construction(session: aiohttp.ClientSession, url: str) -> None:
+    """Defect 7: these were accepted, then every call failed as ``unavailable`` (reads retried)."""
+    with pytest.raises(ValueError, match="url"):
+        AgentDispatchService(session, url, API_KEY, API_SECRET)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://1.2.3.4:7880", "http://[::1]:7880", "https://lk.example/p", "ws://localhost"]
+)
+def test_urls_aiohttp_takes_are_accepted(session: aiohttp.ClientSession, url: str) -> None:
+    AgentDispatchService(session, url, API_KEY, API_SECRET)
+
+
+@pytest.mark.parametrize("field", ["agent_name", "metadata", "attributes", "deployment", "restart_policy"])
+async def test_a_none_request_field_is_a_value_error(
+    service: AgentDispatchService, fake: FakeLiveKit, field: str
+) -> None:
+    """Defect 8: ``agent_name=None`` (or metadata, attributes...) was sent as if left out."""
+    req = CreateAgentDispatchRequest(agent_name="a", room="r")
+    setattr(req, field, None)
+    with pytest.raises(ValueError, match=field):
+        await service.create_dispatch(req)
+    assert fake.requests == []
