@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import jwt
 
-from ._checks import require_seconds, require_text
+from ._checks import require_credential, require_seconds
 
 __all__ = ["TokenSigner"]
 
@@ -36,8 +36,8 @@ class TokenSigner:
         ttl: float = DEFAULT_TTL,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._key = require_text("api_key", api_key)
-        self._secret = require_text("api_secret", api_secret)
+        self._key = require_credential("api_key", api_key, "LIVEKIT_API_KEY")
+        self._secret = require_credential("api_secret", api_secret, "LIVEKIT_API_SECRET")
         seconds = require_seconds("token_ttl", ttl)
         if seconds < MIN_TTL:
             # nbf and exp count from the issue time rounded down to a whole second, so up to a

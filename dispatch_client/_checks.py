@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["MAX_SECONDS", "require_positive_int", "require_request_id", "require_seconds", "require_text"]
+__all__ = [
+    "MAX_SECONDS",
+    "require_credential",
+    "require_positive_int",
+    "require_request_id",
+    "require_seconds",
+    "require_text",
+]
 
 # About 31.7 years: longer than any call or token needs to last.
 MAX_SECONDS = 1e9
@@ -13,6 +20,22 @@ MAX_SECONDS = 1e9
 def require_text(name: str, value: object) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def require_credential(name: str, value: object, env: str) -> str:
+    """An API key or secret: a non-empty string that can be written as UTF-8 (a secret byte
+    that is not UTF-8, read from the environment, arrives as a lone surrogate). The value is
+    never quoted: the message names the argument and the variable it comes from."""
+    if not isinstance(value, str) or not value:
+        shown = "an empty string" if value == "" else f"a {type(value).__name__}"
+        raise ValueError(f"{name} ({env}) must be a non-empty string, got {shown}")
+    bad = next((i for i, c in enumerate(value) if "\ud800" <= c <= "\udfff"), None)
+    if bad is not None:
+        raise ValueError(
+            f"{name} ({env}) is not valid text: character {bad + 1} of {len(value)} cannot be"
+            " written as UTF-8 (a byte that is not UTF-8 in the variable?); the value is not shown"
+        )
     return value
 
 

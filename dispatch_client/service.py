@@ -227,7 +227,7 @@ class AgentDispatchService:
 
 def _setting(name: str, value: str | None, env: str) -> str:
     if value is not None:
-        return require_text(name, value)
+        return value  # checked where it is used, without quoting it (it may be the secret)
     value = os.environ.get(env)
     if not value:
         raise ValueError(f"{env} is not set: pass {name}= or set the environment variable")

@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, late, twirp_error, unused_port
 
+import dispatch_client
 from dispatch_client import (
     AgentDispatchService,
     CreateAgentDispatchRequest,
@@ -120,7 +121,7 @@ async def test_a_cause_that_quotes_the_token_is_dropped(
     [token] = {r.headers["Authorization"].removeprefix("Bearer ") for r in fake.requests}
     assert token not in "\n".join(texts_of(err.value))
     assert err.value.code is TwirpErrorCode.UNAVAILABLE
-    assert "X-Echo Bearer [redacted]" in err.value.message
+    assert "X-Echo Bearer [redacted]" in err.value.meta["detail"]
     assert err.value.__cause__ is None
 
 
@@ -187,3 +188,44 @@ def test_a_token_anywhere_behind_the_cause_drops_the_causes() -> None:
     assert (clean.code, clean.message, clean.__cause__, clean.__context__) == (err.code, "lost", None, None)
     outer.__context__ = QuietError("nothing secret")
     assert redacted(err, token) is err
+
+
+def chain(e: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    todo: list[BaseException | None] = [e]
+    while todo:
+        x = todo.pop()
+        if x is not None and x not in out:
+            out.append(x)
+            todo += [x.__cause__, x.__context__]
+    return out
+
+
+@pytest.mark.parametrize("where", ["argument", "environment"])
+async def test_a_secret_that_is_not_utf8_is_refused_without_being_shown(
+    session: aiohttp.ClientSession, url: str, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defect 4: a secret byte that is not UTF-8 arrives as a lone surrogate; pyjwt's
+    UnicodeEncodeError quoted the whole secret on every call. Now: ValueError at construction,
+    naming the setting, without the value."""
+    secret = "s3cr3t-" + b"\xff".decode("utf-8", "surrogateescape") + "-tail-of-the-secret"
+    err: pytest.ExceptionInfo[ValueError]
+    if where == "argument":
+        with pytest.raises(ValueError, match="LIVEKIT_API_SECRET") as err:
+            AgentDispatchService(session, url, API_KEY, secret)
+    else:
+        monkeypatch.setenv("LIVEKIT_API_SECRET", secret)
+        with pytest.raises(ValueError, match="LIVEKIT_API_SECRET") as err:
+            await dispatch_client.connect(url, API_KEY).__aenter__()
+    assert "api_secret" in str(err.value)
+    for e in chain(err.value):
+        for text in (str(e), repr(e), repr(e.args), "".join(traceback.format_exception(e))):
+            assert "tail-of-the-secret" not in text
+
+
+@pytest.mark.parametrize("bad", [b"bytes-secret-value", 12345678, ["list-secret"]])
+def test_a_secret_of_the_wrong_type_is_not_quoted(session: aiohttp.ClientSession, bad: object) -> None:
+    with pytest.raises(ValueError, match="api_secret") as err:
+        AgentDispatchService(session, "http://127.0.0.1:1", API_KEY, bad)  # type: ignore[arg-type]
+    assert "secret-value" not in str(err.value)
+    assert "12345678" not in str(err.value)
