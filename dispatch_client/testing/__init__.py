@@ -10,6 +10,7 @@ pytest users can enable ready-made fixtures with
 
 from ._server import DEFAULT_API_KEY, MAX_BODY_BYTES, LocalDispatchServer
 from ._state import MAX_ATTRIBUTES_BYTES, MAX_DEPLOYMENT_BYTES, MAX_METADATA_BYTES
+from ._workers import SimulatedWorker, WorkerAnswer
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -18,4 +19,6 @@ __all__ = [
     "MAX_DEPLOYMENT_BYTES",
     "MAX_METADATA_BYTES",
     "LocalDispatchServer",
+    "SimulatedWorker",
+    "WorkerAnswer",
 ]

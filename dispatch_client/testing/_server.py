@@ -31,6 +31,7 @@ from ..service import DEFAULT_RETRY, DEFAULT_TIMEOUT, AgentDispatchService
 from . import _routes, _twirp
 from ._state import DEFAULT_EMPTY_TIMEOUT, DispatchStore, check_create, room_error
 from ._tokens import Grant, TokenRejected, TokenVerifier
+from ._workers import SimulatedWorker, WorkerAnswer
 
 __all__ = ["DEFAULT_API_KEY", "MAX_BODY_BYTES", "NOT_RUNNING_WAIT", "LocalDispatchServer"]
 
@@ -137,6 +138,29 @@ class LocalDispatchServer:
     def close_room(self, room: str) -> bool:
         """End ``room`` now, as its empty timeout would (its dispatches go with it); whether it ran."""
         return self._store.close_room(room)
+
+    def add_worker(
+        self, agent_name: str, *, delay: float = 0.0, answer: WorkerAnswer | str = WorkerAnswer.ACCEPT
+    ) -> SimulatedWorker:
+        """Register a simulated agent worker for ``agent_name`` (see :mod:`._workers` for the rules).
+
+        Every dispatch of ``agent_name`` made from now on gets a job ``delay`` seconds later (of the
+        server's clock): ``JS_RUNNING`` with the agent's identity when ``answer`` is ``"accept"``,
+        ``JS_SUCCESS`` and ended when ``"reject"``, none when ``"ignore"``. Dispatches made before
+        get no job, as on livekit-server v1.13.5.
+        """
+        if not isinstance(agent_name, str):
+            raise ValueError(f"agent_name must be a string, got {agent_name!r}")
+        delay = _non_negative("delay", delay)
+        return self._store.workers.add(agent_name, delay=delay, answer=WorkerAnswer(answer))
+
+    def remove_worker(self, worker: SimulatedWorker) -> bool:
+        """Unregister ``worker`` (jobs it already answered stay as they are); whether it was registered."""
+        return self._store.workers.remove(worker)
+
+    def workers(self) -> list[SimulatedWorker]:
+        """The simulated workers registered now."""
+        return self._store.workers.workers()
 
     def app(self) -> web.Application:
         """The aiohttp application, to mount elsewhere (aiohttp's TestServer, a larger app)."""

@@ -13,6 +13,8 @@ from .._generated.livekit import (
     CreateAgentDispatchRequest,
 )
 from ..errors import TwirpError, TwirpErrorCode
+from ._workers import ID_ALPHABET as _WORKER_ID_ALPHABET
+from ._workers import TURN_PASSWORD_LENGTH, RoomInfo, WorkerPool, new_id
 
 __all__ = [
     "DEFAULT_EMPTY_TIMEOUT",
@@ -32,7 +34,7 @@ DEFAULT_EMPTY_TIMEOUT = 300.0  # livekit-server's room.empty_timeout, in seconds
 ID_PREFIX = "AD_"
 ID_LENGTH = 12
 # The shortuuid alphabet livekit-server draws ids from: no 0, 1, I, O or l.
-ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+ID_ALPHABET = _WORKER_ID_ALPHABET
 # livekit-server turns every error of the room's handler (and of its own checks that are not
 # Twirp errors) into a Twirp error whose message starts with the text of an "unknown" one.
 ROOM_ERROR_PREFIX = "twirp error unknown: "
@@ -69,8 +71,12 @@ def check_create(req: CreateAgentDispatchRequest) -> None:
 
 @dataclasses.dataclass
 class _Room:
-    created_at: int  # Unix nanoseconds
+    info: RoomInfo
     dispatches: dict[str, AgentDispatch]
+
+    @property
+    def created_at(self) -> int:  # Unix nanoseconds
+        return self.info.created_at
 
 
 class DispatchStore:
@@ -83,11 +89,20 @@ class DispatchStore:
     with it. ``None`` means rooms run until closed. ``clock`` gives Unix nanoseconds.
     """
 
-    def __init__(self, *, clock: Callable[[], int], rng: random.Random, empty_timeout: float | None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], int],
+        rng: random.Random,
+        empty_timeout: float | None,
+        workers: WorkerPool | None = None,
+    ) -> None:
         self._clock = clock
         self._rng = rng
         self._empty_timeout = empty_timeout
         self._rooms: dict[str, _Room] = {}
+        # Simulated workers: a dispatch made while one of its agent name is registered gets a job.
+        self.workers = workers if workers is not None else WorkerPool(clock=clock, rng=rng)
 
     def running(self, room: str) -> bool:
         """Whether ``room`` is running now (a room past its empty timeout is closed here)."""
@@ -96,13 +111,16 @@ class DispatchStore:
             return False
         if self._empty_timeout is not None and self._clock() - found.created_at >= self._empty_timeout * 1e9:
             del self._rooms[room]
+            self.workers.forget(set(found.dispatches))
             return False
         return True
 
     def close_room(self, room: str) -> bool:
         """Stop ``room`` now, as its empty timeout would; whether it was running."""
         was_running = self.running(room)
-        self._rooms.pop(room, None)
+        closed = self._rooms.pop(room, None)
+        if closed is not None:
+            self.workers.forget(set(closed.dispatches))
         return was_running
 
     def _new_id(self, taken: dict[str, AgentDispatch]) -> str:
@@ -115,13 +133,21 @@ class DispatchStore:
         dispatch.id = self._new_id(room.dispatches)
         dispatch.state = AgentDispatchState(created_at=self._clock())
         room.dispatches[dispatch.id] = dispatch
+        self.workers.launch(room.info, dispatch)
         return dispatch
 
     def create(self, req: CreateAgentDispatchRequest) -> AgentDispatch:
         """Store a new dispatch (starting its room first when it is not running); checks come first."""
         check_create(req)
         if not self.running(req.room):
-            started = _Room(created_at=self._clock(), dispatches={})
+            info = RoomInfo(
+                name=req.room,
+                sid=new_id("RM_", self._rng),
+                created_at=self._clock(),
+                empty_timeout=self._empty_timeout,
+                turn_password=new_id("", self._rng, TURN_PASSWORD_LENGTH),
+            )
+            started = _Room(info=info, dispatches={})
             self._rooms[req.room] = started
             self._add(started, AgentDispatch(room=req.room))
         dispatch = AgentDispatch(
@@ -137,6 +163,7 @@ class DispatchStore:
     def find(self, room: str, dispatch_id: str = "") -> list[AgentDispatch]:
         """A running room's dispatches (in creation order; livekit-server's order is random), or
         only the one with ``dispatch_id``."""
+        self.workers.settle()
         dispatches = self._rooms[room].dispatches
         if dispatch_id:
             found = dispatches.get(dispatch_id)
@@ -145,13 +172,17 @@ class DispatchStore:
 
     def delete(self, room: str, dispatch_id: str) -> AgentDispatch:
         """Remove a dispatch of a running room and return it as it was (``deleted_at`` stays 0)."""
+        self.workers.settle()
         dispatch = self._rooms[room].dispatches.pop(dispatch_id, None)
         if dispatch is None:
             raise room_error(TwirpErrorCode.NOT_FOUND, "dispatch ID not found")
+        # Its running jobs are ended on the worker's side; the answer shows them as they were.
+        self.workers.forget({dispatch_id})
         return dispatch
 
     def rooms(self) -> dict[str, list[AgentDispatch]]:
         """Every running room, with copies of its dispatches."""
+        self.workers.settle()
         return {
             name: [copy.deepcopy(d) for d in room.dispatches.values()]
             for name, room in list(self._rooms.items())
