@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from mypy import api
 
 from dispatch_client import AgentDispatchService, CreateAgentDispatchRequest, TwirpError, TwirpErrorCode
 from dispatch_client.testing import LocalDispatchServer
@@ -52,3 +55,58 @@ def test_a_user_project_in_strict_mode(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n")
     result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+USER_JOB_TEST = """
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from dispatch_client import AgentDispatchService, CreateAgentDispatchRequest, Job, JobStatus
+from dispatch_client.testing import LocalDispatchServer
+
+pytest_plugins = ["dispatch_client.testing.pytest_plugin"]
+
+
+async def wait_for_running_job(service: AgentDispatchService, dispatch_id: str, room: str) -> Job:
+    for _ in range(100):
+        found = await service.get_dispatch(dispatch_id, room)
+        assert found is not None and found.state is not None
+        for job in found.state.jobs:
+            if job.state is not None and job.state.status is JobStatus.JS_RUNNING:
+                return job
+        await asyncio.sleep(0.01)
+    raise AssertionError("no running job")
+
+
+@pytest.mark.asyncio
+async def test_the_agent_joins(
+    dispatch_server: LocalDispatchServer, dispatch_service: AgentDispatchService
+) -> None:
+    worker = dispatch_server.add_worker("support", delay=0.05)
+    req = CreateAgentDispatchRequest(agent_name="support", room="call-1")
+    created = await dispatch_service.create_dispatch(req)
+    job = await wait_for_running_job(dispatch_service, created.id, "call-1")
+    assert job.state is not None
+    assert job.state.worker_id == worker.worker_id
+    assert job.state.participant_identity == "agent-" + job.id
+"""
+
+
+def test_a_user_test_waits_for_a_simulated_job(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = pytester.makepyfile(test_user_jobs=USER_JOB_TEST)
+    pytester.makeini("[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n")
+    result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    monkeypatch.chdir(
+        Path(__file__).resolve().parent.parent
+    )  # where mypy finds dispatch_client, as in test_typing
+    stdout, stderr, status = api.run(
+        ["--strict", "--no-incremental", "--cache-dir", str(tmp_path / "cache"), str(path)]
+    )
+    assert status == 0, stdout + stderr
+    assert "Success: no issues found in 1 source file" in stdout

@@ -9,6 +9,19 @@ gets a fresh server, with empty state, on a free port of 127.0.0.1. It answers a
 livekit-server v1.13.5 does, with one exception made for test speed: a call in a room that
 is not running gets its ``unavailable`` answer after 0.1 s, not after livekit-server's 3 s
 (:data:`FIXTURE_NOT_RUNNING_WAIT`; the code, status and message are the same).
+
+The server has no agent worker until a test adds one: ``dispatch_server.add_worker("support",
+delay=0.2)`` makes every dispatch of ``support`` created after it get a job 0.2 s later
+(``JS_RUNNING``, ids ``AJ_``/``AW_``, identity ``agent-<job id>``, as a livekit-agents worker on
+livekit-server v1.13.5); ``answer="reject"`` or ``"ignore"`` imitate a worker that refuses or
+never answers; ``dispatch_server.remove_worker(worker)`` unregisters it. Poll
+``get_dispatch`` until the job shows::
+
+    async def test_agent_joins(dispatch_server, dispatch_service):
+        dispatch_server.add_worker("support", delay=0.05)
+        created = await dispatch_service.create_dispatch(
+            CreateAgentDispatchRequest(agent_name="support", room="call-1"))
+        ...  # get_dispatch(created.id, "call-1") until state.jobs holds the running job
 """
 
 from __future__ import annotations
