@@ -75,7 +75,7 @@ def not_a(
 
 
 def redacted(err: TwirpError, token: str, *, outcome_unknown: bool = False) -> TwirpError:
-    """``err``, or a copy of it with the token cut out of its message and meta.
+    """``err``, or a copy of it with the token cut out of its message and meta (keys and values).
 
     The copy has no causes at all when the token shows in the text or ``repr()`` of any
     exception reachable from ``err`` through ``__cause__`` and ``__context__``.
@@ -83,12 +83,16 @@ def redacted(err: TwirpError, token: str, *, outcome_unknown: bool = False) -> T
     """
     err.outcome_unknown = outcome_unknown
     leaked_cause = _shows(err.__cause__, token) or _shows(err.__context__, token)
-    if not leaked_cause and token not in err.message and all(token not in v for v in err.meta.values()):
+    if (
+        not leaked_cause
+        and token not in err.message
+        and all(token not in k and token not in v for k, v in err.meta.items())
+    ):
         return err
     clean = TwirpError(
         err.code,
         err.message.replace(token, REDACTED),
-        meta={k: v.replace(token, REDACTED) for k, v in err.meta.items()},
+        meta={k.replace(token, REDACTED): v.replace(token, REDACTED) for k, v in err.meta.items()},
         status=err.status,
         outcome_unknown=outcome_unknown,
     )

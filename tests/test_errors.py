@@ -216,3 +216,42 @@ async def test_a_redirect_with_a_twirp_body_is_still_a_redirect(
     assert err.value.code is TwirpErrorCode.INTERNAL
     assert err.value.meta["location"] == "/x"
     assert err.value.meta["body"] == '{"code":"not_found","msg":"nope"}'
+
+
+async def test_livekit_servers_plain_401_says_what_to_check(
+    service: AgentDispatchService, fake: FakeLiveKit
+) -> None:
+    """Defect 8: the token check's plain-text 401 read "from a non-Twirp responder", sending the
+    user looking for a proxy. The body (the token cut out of it) stays in meta."""
+
+    async def refuse(request: web.Request) -> web.Response:
+        token = request.headers["Authorization"].removeprefix("Bearer ")
+        body = f"invalid token: {token}, error: token signature is invalid: signature is invalid"
+        return web.Response(status=401, text=body)
+
+    fake.respond_with(refuse)
+    with pytest.raises(TwirpError) as err:
+        await service.list_dispatch("r")
+    assert err.value.code is TwirpErrorCode.UNAUTHENTICATED
+    assert "non-Twirp" not in err.value.message
+    assert "check the API key and secret" in err.value.message
+    assert err.value.meta["body"].startswith("invalid token: [redacted], error: token signature")
+
+
+async def test_what_an_error_carries_is_capped(service: AgentDispatchService, fake: FakeLiveKit) -> None:
+    """Defect 8: a non-200 body was kept whole in meta["body"] (15 MiB seen); a Twirp error's
+    message and meta are the server's to size as well."""
+    big = "x" * (15 << 20)
+    meta = {f"k{i}": big[:10_000] for i in range(100)}
+    twirp = json.dumps({"code": "internal", "msg": big, "meta": {big[:1000]: "v", **meta}})
+    fake.respond_with(
+        answer(502, big, content_type="text/html"), answer(500, twirp, content_type="application/json")
+    )
+    for _ in range(2):
+        with pytest.raises(TwirpError) as err:
+            await service.list_dispatch("r")
+        e = err.value
+        assert len(e.message) < 5000
+        assert len(e.meta) <= 64
+        assert all(len(k) < 300 and len(v) < 5000 for k, v in e.meta.items())
+        assert len(repr(e)) < 64 * 5500

@@ -32,6 +32,7 @@ from dispatch_client import (
     TwirpError,
     TwirpErrorCode,
 )
+from dispatch_client._bounded import container_limit
 
 CAP = 4096
 VALID = {
@@ -162,6 +163,7 @@ async def serve(answer: Answer, request: web.Request) -> web.StreamResponse:
 @dataclasses.dataclass
 class Stage:
     answer: Answer | None = None
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
 
 
 @pytest.fixture
@@ -169,6 +171,8 @@ async def stage() -> AsyncIterator[tuple[Stage, str]]:
     current = Stage()
 
     async def handler(request: web.Request) -> web.StreamResponse:
+        if current.handler is not None:
+            return await current.handler(request)
         assert current.answer is not None
         return await serve(current.answer, request)
 
@@ -245,3 +249,113 @@ def check_result(answer: Answer, method: str, result: object) -> None:
         assert all(isinstance(d, AgentDispatch) for d in result)
     else:
         assert result is None or isinstance(result, AgentDispatch)
+
+
+def escaped(text: str, mask: list[bool]) -> str:
+    """``text`` as JSON string content, each character escaped as \\uXXXX where ``mask`` says."""
+    return "".join(f"\\u{ord(c):04x}" if mask[i % len(mask)] else c for i, c in enumerate(text))
+
+
+PLACES = ["msg", "meta key", "meta value", "nested meta value", "nested meta key", "code", "401 text"]
+
+
+@st.composite
+def token_echoes(draw: st.DrawFn) -> tuple[str, list[bool], int]:
+    """Where an answer echoes the request's token, and which of its characters are escaped."""
+    return (
+        draw(st.sampled_from(PLACES)),
+        draw(st.lists(st.booleans(), min_size=1, max_size=7)),
+        draw(st.sampled_from([400, 401, 500, 503])),
+    )
+
+
+def echo_body(place: str, token: str, mask: list[bool]) -> bytes:
+    t = escaped(token, mask)
+    if place == "401 text":
+        return f"invalid token: {token}, error: token signature is invalid".encode()
+    doc = {
+        "msg": f'{{"code": "internal", "msg": "bad {t}", "meta": {{}}}}',
+        "meta key": f'{{"code": "internal", "msg": "m", "meta": {{"k {t}": "v"}}}}',
+        "meta value": f'{{"code": "internal", "msg": "m", "meta": {{"k": "v {t}"}}}}',
+        "nested meta value": f'{{"code": "internal", "msg": "m", "meta": {{"k": ["{t}", {{"x": "{t}"}}]}}}}',
+        "nested meta key": f'{{"code": "internal", "msg": "m", "meta": {{"k": {{"{t}": 1}}}}}}',
+        "code": f'{{"code": "{t}", "msg": "{t}", "meta": {{"{t}": "{t}"}}}}',
+    }[place]
+    return doc.encode()
+
+
+@pytest.mark.parametrize("method", sorted(CALLS))
+@SETTINGS
+@given(echo=token_echoes())
+async def test_an_echoed_token_is_redacted_wherever_the_body_puts_it(
+    stage: tuple[Stage, str], session: aiohttp.ClientSession, method: str, echo: tuple[str, list[bool], int]
+) -> None:
+    """Defect 5: a token JSON-escaped in a Twirp error's meta key reached e.meta and repr(e)."""
+    current, url = stage
+    place, mask, status = echo
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        token = request.headers["Authorization"].removeprefix("Bearer ")
+        seen.append(token)
+        ctype = "text/plain" if place == "401 text" else "application/json"
+        return web.Response(status=status, body=echo_body(place, token, mask), content_type=ctype)
+
+    current.handler = handler
+    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, retry=RetryPolicy.none())
+    call, _ = CALLS[method]
+    with pytest.raises(TwirpError) as err:
+        await call(svc)
+    [token] = set(seen)
+    texts = [str(err.value), repr(err.value), repr(err.value.args), repr(err.value.meta)]
+    behind: list[BaseException | None] = [err.value.__cause__, err.value.__context__]
+    while behind:
+        e = behind.pop()
+        if e is not None:
+            texts += [str(e), repr(e), repr(e.args)]
+            behind += [e.__cause__, e.__context__]
+    assert not [t for t in texts if token in t]
+
+
+def empty_objects(dispatches: int, jobs: int, shape: str) -> bytes:
+    """A list answer of ``dispatches`` dispatches, each holding ``jobs`` empty things."""
+    inner = {
+        "jobs": '{"state": {"jobs": [' + ",".join(["{}"] * jobs) + "]}}",
+        "unknown key": '{"x": [' + ",".join(["{}"] * jobs) + "]}",
+        "lists": '{"state": {"jobs": [' + ",".join(["[]"] * jobs) + "]}}",
+        "deep": "{\"x\": " + "[" * (1 + jobs % 500) + "]" * (1 + jobs % 500) + "}",
+    }[shape]
+    return ('{"agent_dispatches": [' + ",".join([inner] * dispatches) + "]}").encode()
+
+
+@SETTINGS
+@given(
+    dispatches=st.integers(1, 40),
+    jobs=st.integers(0, 3000),
+    shape=st.sampled_from(["jobs", "unknown key", "lists", "deep"]),
+)
+async def test_lists_of_empty_objects_are_bounded(
+    stage: tuple[Stage, str], session: aiohttp.ClientSession, dispatches: int, jobs: int, shape: str
+) -> None:
+    """Defect 3: an answer may hold at most container_limit(max_response_bytes) objects and
+    arrays; past that it is ``internal``, before anything is built; under it, it decodes."""
+    current, url = stage
+    body = empty_objects(dispatches, jobs, shape)
+    current.answer = Answer("whole", 200, {"Content-Type": "application/json"}, body)
+    cap = 1 << 20
+    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, max_response_bytes=cap, timeout=5)
+    containers = body.count(b"{") + body.count(b"[")
+    if containers > container_limit(cap):
+        with pytest.raises(TwirpError) as err:
+            await svc.list_dispatch("r")
+        assert err.value.code is TwirpErrorCode.INTERNAL
+        assert "JSON objects and arrays" in err.value.message
+    elif shape == "lists" and jobs:
+        with pytest.raises(TwirpError) as err:
+            await svc.list_dispatch("r")
+        assert err.value.code is TwirpErrorCode.INTERNAL  # a list is no Job
+    else:
+        found = await svc.list_dispatch("r")
+        assert len(found) == dispatches
+        if shape == "jobs":
+            assert all(d.state is not None and len(d.state.jobs) == jobs for d in found)
