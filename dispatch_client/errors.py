@@ -1,12 +1,10 @@
-"""The one error type a call raises, and how HTTP answers become it."""
+"""The one error type a call raises (how HTTP answers become it: _responses)."""
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
 from typing import Any
-
-import orjson
 
 from ._generated.livekit import Job
 
@@ -167,98 +165,5 @@ def _rebuild(
     return TwirpError(code, message, meta=meta, status=status, outcome_unknown=outcome_unknown)
 
 
-def _code_for_intermediary(status: int) -> TwirpErrorCode:
-    if 300 <= status < 400:
-        return TwirpErrorCode.INTERNAL
-    return {
-        400: TwirpErrorCode.INTERNAL,
-        401: TwirpErrorCode.UNAUTHENTICATED,
-        403: TwirpErrorCode.PERMISSION_DENIED,
-        404: TwirpErrorCode.BAD_ROUTE,
-        429: TwirpErrorCode.RESOURCE_EXHAUSTED,
-        502: TwirpErrorCode.UNAVAILABLE,
-        503: TwirpErrorCode.UNAVAILABLE,
-        504: TwirpErrorCode.UNAVAILABLE,
-    }.get(status, TwirpErrorCode.UNKNOWN)
-
-
-# What an error keeps of an answer: a server (or anything claiming to be one) decides its size.
-MAX_TEXT = 4096  # characters of a message, a meta value or a quoted body
-MAX_KEY = 256  # characters of a meta key
-MAX_META = 64  # meta entries
-
-
-def _capped(text: str, limit: int = MAX_TEXT) -> str:
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}... ({len(text) - limit} more characters)"
-
-
-def _twirp_body(body: bytes) -> tuple[TwirpErrorCode, str, dict[str, str]] | None:
-    """The (code, msg, meta) of a Twirp JSON error body, or None if it is not one."""
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(obj, dict):
-        return None
-    raw_code = obj.get("code")
-    code = _BY_WIRE.get(raw_code) if isinstance(raw_code, str) else None
-    msg = obj.get("msg", "")
-    if code is None or not isinstance(msg, str):
-        return None
-    raw_meta = obj.get("meta")
-    meta: dict[str, str] = {}
-    if isinstance(raw_meta, dict):
-        meta = {str(k): v if isinstance(v, str) else _as_text(v) for k, v in raw_meta.items()}
-    return code, msg, meta
-
-
-def _as_text(value: object) -> str:
-    """A non-string meta value as JSON text; orjson writes less deep nesting than it reads."""
-    try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:
-        return repr(value)[:1000]
-
-
-def error_from_response(
-    status: int, body: bytes, location: str | None = None, secret: str | None = None
-) -> TwirpError:
-    """Turn a non-200 HTTP response into a TwirpError, following the Twirp spec.
-
-    A redirect is always an error from an intermediary (redirects are not followed),
-    whatever its body. Otherwise a body that is a Twirp error keeps its code, message
-    and meta, and anything else (an HTML page from a proxy, an empty body, a JSON body
-    whose code is not a Twirp code) is mapped from the HTTP status by the spec's table.
-    ``secret`` (the request's token) is cut out of every text taken from the answer, as
-    decoded (a JSON string may spell it with escapes), before any text is cut short to
-    MAX_TEXT characters (and meta to MAX_META entries).
-    """
-
-    def clean(text: str, limit: int = MAX_TEXT) -> str:
-        return _capped(text.replace(secret, "[redacted]") if secret else text, limit)
-
-    is_redirect = 300 <= status < 400
-    parsed = None if is_redirect else _twirp_body(body)
-    if parsed is not None:
-        code, msg, meta = parsed
-        kept = {clean(k, MAX_KEY): clean(v) for k, v in list(meta.items())[:MAX_META]}
-        return TwirpError(code, clean(msg), meta=kept, status=status)
-    text = body.decode("utf-8", errors="replace")
-    meta = {
-        "http_error_from_intermediary": "true",
-        "status_code": str(status),
-        "body": clean(text),
-    }
-    if is_redirect:
-        meta["location"] = clean(location or "", MAX_KEY * 4)
-        message = f"unexpected HTTP {status} redirect to {meta['location'] or '(no location)'}"
-    else:
-        first_line = clean(text.strip().splitlines()[0], 200) if text.strip() else "(empty body)"
-        if status == 401:
-            # livekit-server's own token check answers in plain text, not as Twirp.
-            message = f"the server did not accept the token: check the API key and secret ({first_line})"
-        else:
-            message = f"HTTP {status} from a non-Twirp responder: {first_line}"
-    return TwirpError(_code_for_intermediary(status), message, meta=meta, status=status)
+# The mapping of HTTP answers to errors lives in _responses; imported here, where it always was.
+from ._responses import error_from_response as error_from_response  # noqa: E402
