@@ -14,7 +14,7 @@ from .._generated.livekit import (
 )
 from ..errors import TwirpError, TwirpErrorCode
 from ._workers import ID_ALPHABET as _WORKER_ID_ALPHABET
-from ._workers import TURN_PASSWORD_LENGTH, RoomInfo, WorkerPool, new_id
+from ._workers import TURN_PASSWORD_ALPHABET, TURN_PASSWORD_LENGTH, RoomInfo, WorkerPool, new_id
 
 __all__ = [
     "DEFAULT_EMPTY_TIMEOUT",
@@ -145,7 +145,7 @@ class DispatchStore:
                 sid=new_id("RM_", self._rng),
                 created_at=self._clock(),
                 empty_timeout=self._empty_timeout,
-                turn_password=new_id("", self._rng, TURN_PASSWORD_LENGTH),
+                turn_password=new_id("", self._rng, TURN_PASSWORD_LENGTH, TURN_PASSWORD_ALPHABET),
             )
             started = _Room(info=info, dispatches={})
             self._rooms[req.room] = started

@@ -24,12 +24,20 @@ from collections.abc import Callable
 
 from .._generated.livekit import AgentDispatch, Codec, Job, JobState, JobStatus, JobType, Room
 
-__all__ = ["ENABLED_CODECS", "SimulatedWorker", "WorkerAnswer", "WorkerPool", "new_id"]
+__all__ = [
+    "ENABLED_CODECS",
+    "TURN_PASSWORD_ALPHABET",
+    "SimulatedWorker",
+    "WorkerAnswer",
+    "WorkerPool",
+    "new_id",
+]
 
 ID_LENGTH = 12
 ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 DEPARTURE_TIMEOUT = 20  # livekit-server's room.departure_timeout, in seconds
 TURN_PASSWORD_LENGTH = 43
+TURN_PASSWORD_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # The codecs livekit-server v1.13.5 --dev lists in a room's snapshot, in its order.
 ENABLED_CODECS = (
     "audio/PCMU",
@@ -45,8 +53,8 @@ ENABLED_CODECS = (
 )
 
 
-def new_id(prefix: str, rng: random.Random, length: int = ID_LENGTH) -> str:
-    return prefix + "".join(rng.choice(ID_ALPHABET) for _ in range(length))
+def new_id(prefix: str, rng: random.Random, length: int = ID_LENGTH, alphabet: str = ID_ALPHABET) -> str:
+    return prefix + "".join(rng.choice(alphabet) for _ in range(length))
 
 
 class WorkerAnswer(str, enum.Enum):
