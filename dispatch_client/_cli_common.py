@@ -16,6 +16,7 @@ from .service import DEFAULT_TIMEOUT, AgentDispatchService, connect
 __all__ = [
     "DEV_SECRET",
     "Settings",
+    "announce_json_option",
     "call",
     "connection_options",
     "json_option",
@@ -56,6 +57,11 @@ def run(coro: Coroutine[Any, Any, T], *, secret: str | None = None) -> T:
             warnings.filterwarnings("ignore", message=r"The HMAC key is \d+ bytes long")
         try:
             return asyncio.run(coro)
+        except KeyboardInterrupt:
+            # As a shell expects of a command stopped by Ctrl-C (128 + SIGINT), not click's
+            # "Aborted!" and 1.
+            click.echo("Interrupted.", err=True)
+            raise click.exceptions.Exit(130) from None
         except TwirpError as e:
             raise click.ClickException(one_line(str(e)) + _hint(e)) from e
         except ValueError as e:
@@ -95,6 +101,12 @@ def connection_options(f: F) -> F:
 
 def json_option(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print proto3 JSON instead of a table.")(f)
+
+
+def announce_json_option(f: F) -> F:
+    """``serve``'s --json: what it prints is its address and key, not a message."""
+    help_text = 'Print {"url": ..., "api_key": ...} as one JSON line instead of the text.'
+    return click.option("--json", "as_json", is_flag=True, help=help_text)(f)
 
 
 def settings(url: str | None, api_key: str | None, api_secret: str | None, timeout: float) -> Settings:

@@ -9,12 +9,14 @@ import signal
 import click
 import orjson
 
-from ._cli_common import DEV_SECRET, Settings, connection_options, json_option, run
+from ._cli_common import DEV_SECRET, Settings, announce_json_option, connection_options, json_option, run
 from ._demo import DEMO_ROOM, run_demo
 from .service import connect
 from .testing import DEFAULT_API_KEY, LocalDispatchServer
 
-__all__ = ["DEV_SECRET", "demo", "serve", "serve_until_stopped"]
+__all__ = ["DEV_SECRET", "HINT", "demo", "serve", "serve_until_stopped"]
+
+HINT = "dispatch-client create --room demo-room --agent my-agent && dispatch-client list --room demo-room"
 
 
 async def _start(server: LocalDispatchServer, host: str, port: int) -> str:
@@ -41,10 +43,12 @@ async def _serve(server: LocalDispatchServer, host: str, port: int, as_json: boo
         click.echo(f"Serving livekit.AgentDispatchService at {url}")
         click.echo(f"Accepting API key {server.api_key!r} with {secret}; state is kept in memory.")
         if dev_secret:
+            # A create first: a list in a room that no create has started is 'not running'.
             click.echo(
-                f"Try: LIVEKIT_URL={url} LIVEKIT_API_KEY={server.api_key} "
-                f"LIVEKIT_API_SECRET={server.api_secret} dispatch-client list --room demo-room"
+                f"Try: export LIVEKIT_URL={url} LIVEKIT_API_KEY={server.api_key} "
+                f"LIVEKIT_API_SECRET={server.api_secret}"
             )
+            click.echo(f"     {HINT}")
         click.echo("Press Ctrl-C to stop.")
     try:
         await stop.wait()
@@ -89,7 +93,7 @@ def serve_until_stopped(
     show_envvar=True,
     help=f"Accepted API secret [default: {DEV_SECRET}].",
 )
-@json_option
+@announce_json_option
 def serve(host: str, port: int, api_key: str | None, api_secret: str | None, as_json: bool) -> None:
     """Run a local AgentDispatchService, state in memory, until interrupted.
 

@@ -25,6 +25,9 @@ def _parse_attributes(ctx: click.Context, param: click.Parameter, values: tuple[
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", ctx=ctx, param=param)
+        if key in attributes:
+            # A repeated key is most likely a typo: refused rather than one value kept silently.
+            raise click.BadParameter(f"attribute {key!r} is given twice", ctx=ctx, param=param)
         attributes[key] = value
     return attributes
 
@@ -49,7 +52,7 @@ def main() -> None:
     multiple=True,
     metavar="KEY=VALUE",
     callback=_parse_attributes,
-    help="Attribute for the agent's participant; repeat for more.",
+    help="Attribute for the agent's participant; repeat for more (each key once).",
 )
 @click.option("--deployment", default="", help="Deployment of the agent to use (default: production).")
 @click.option(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -251,3 +252,63 @@ async def test_demo_deletes_what_it_created_when_a_step_fails(failing_step: int)
         with pytest.raises(StepFailed):
             await run_demo(service, "demo-fails", echo)
         assert [d.agent_name for d in await service.list_dispatch("demo-fails")] == [""]
+
+
+def test_ctrl_c_during_a_call_exits_130() -> None:
+    """Defect 8: Ctrl-C printed click's "Aborted!" and exited 1."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    silent.settimeout(60)
+    port = silent.getsockname()[1]
+    flags = ("--url", f"http://127.0.0.1:{port}", "--api-key", KEY, "--api-secret", SECRET)
+    proc = subprocess.Popen(
+        [str(SCRIPT), "list", "--room", "r", "--timeout", "60", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        conn, _ = silent.accept()  # the call is in flight and waits for its answer
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        conn.close()
+    finally:
+        silent.close()
+    assert proc.returncode == 130
+    assert err.strip() == "Interrupted."
+
+
+def test_a_repeated_attribute_key_is_a_usage_error(env: dict[str, str]) -> None:
+    """Defect 8: the last of two values for one key was kept silently."""
+    result = CliRunner().invoke(
+        main, ["create", "--room", "r", "--agent", "a", "--attribute", "k=1", "--attribute", "k=2"], env=env
+    )
+    assert result.exit_code == 2
+    assert "attribute 'k' is given twice" in result.output
+
+
+def test_serve_describes_its_json_and_hints_at_commands_that_work() -> None:
+    """Defect 8: serve's --json was described as proto3 JSON; its hint listed a room that no create
+    had started, which a server imitating livekit-server v1.13.5 answers with a 503."""
+    help_text = CliRunner().invoke(main, ["serve", "--help"]).output
+    assert "proto3" not in help_text
+    assert '{"url": ..., "api_key": ...}' in help_text
+    proc = subprocess.Popen(
+        [str(SCRIPT), "serve", "--port", "0"],
+        env={k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(4)]
+        [export] = [line for line in lines if line.startswith("Try: export ")]
+        hinted = lines[lines.index(export) + 1].strip()
+        shell = f"{export.removeprefix('Try: ').strip()}; {hinted}"
+        path = f"{SCRIPT.parent}{os.pathsep}{os.environ['PATH']}"
+        done = subprocess.run(["bash", "-c", shell], env={"PATH": path}, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert "my-agent" in done.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)

@@ -253,3 +253,35 @@ async def test_a_none_request_field_is_a_value_error(
     with pytest.raises(ValueError, match=field):
         await service.create_dispatch(req)
     assert fake.requests == []
+
+
+async def test_transport_failures_are_told_in_the_users_terms(session: aiohttp.ClientSession) -> None:
+    """Defect 8: aiohttp's wording ("ssl:default" for a plain-http URL, "Bad status line") was
+    the message; it stays in meta["detail"] and the cause."""
+    port = unused_port()
+    svc = AgentDispatchService(
+        session, f"http://127.0.0.1:{port}", API_KEY, API_SECRET, retry=RetryPolicy.none()
+    )
+    with pytest.raises(TwirpError) as err:
+        await svc.list_dispatch("r")
+    assert err.value.message.startswith(f"ListDispatch: cannot connect to 127.0.0.1:{port}: ")
+    assert "ssl:default" not in err.value.message
+    assert "ssl:default" in err.value.meta["detail"]
+
+    async def not_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)
+        writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(not_http, "127.0.0.1", 0)
+    try:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        svc = AgentDispatchService(session, url, API_KEY, API_SECRET, retry=RetryPolicy.none())
+        with pytest.raises(TwirpError) as err:
+            await svc.list_dispatch("r")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert err.value.code is TwirpErrorCode.UNAVAILABLE
+    assert err.value.message == "ListDispatch: the answer is not valid HTTP (is the URL's scheme right?)"
+    assert "Bad status line" in err.value.meta["detail"]
