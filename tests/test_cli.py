@@ -312,3 +312,12 @@ def test_serve_describes_its_json_and_hints_at_commands_that_work() -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
+
+
+def test_a_secret_that_is_not_utf8_is_a_usage_error_naming_the_variable(env: dict[str, str]) -> None:
+    """Defect 4, from the shell: exit 2 with a line naming LIVEKIT_API_SECRET, not the value."""
+    secret = "tail-of-the-secret-" + b"\xff".decode("utf-8", "surrogateescape")
+    result = CliRunner().invoke(main, ["list", "--room", "r"], env={**env, "LIVEKIT_API_SECRET": secret})
+    assert result.exit_code == 2
+    assert "LIVEKIT_API_SECRET" in result.output
+    assert "tail-of-the-secret" not in result.output
