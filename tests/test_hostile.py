@@ -323,7 +323,7 @@ def empty_objects(dispatches: int, jobs: int, shape: str) -> bytes:
         "jobs": '{"state": {"jobs": [' + ",".join(["{}"] * jobs) + "]}}",
         "unknown key": '{"x": [' + ",".join(["{}"] * jobs) + "]}",
         "lists": '{"state": {"jobs": [' + ",".join(["[]"] * jobs) + "]}}",
-        "deep": "{\"x\": " + "[" * (1 + jobs % 500) + "]" * (1 + jobs % 500) + "}",
+        "deep": '{"x": ' + "[" * (1 + jobs % 500) + "]" * (1 + jobs % 500) + "}",
     }[shape]
     return ('{"agent_dispatches": [' + ",".join([inner] * dispatches) + "]}").encode()
 
