@@ -129,17 +129,32 @@ async def _warm_up(server: RealServer, agent_name: str) -> None:
         await svc.delete_dispatch(created.id, room)
 
 
+# The one worker of the session: each test module that imports the fixture gets a session
+# fixture of its own, and all of them share this worker (two would split the jobs between them).
+_shared: list[_Started] = []
+_users: list[int] = [0]
+
+
 @pytest.fixture(scope="session")
 def agent_worker_process(
     livekit: RealServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AgentWorker]:
     """tests/agent_worker.py registered with the session's livekit-server as :data:`AGENT_NAME`."""
-    started = start_worker(livekit, AGENT_NAME, tmp_path_factory.mktemp("agent-worker"))
+    if not _shared:
+        started = start_worker(livekit, AGENT_NAME, tmp_path_factory.mktemp("agent-worker"))
+        try:
+            asyncio.run(_warm_up(livekit, AGENT_NAME))
+        except BaseException:
+            stop_worker(started)
+            raise
+        _shared.append(started)
+    _users[0] += 1
     try:
-        asyncio.run(_warm_up(livekit, AGENT_NAME))
-        yield started.worker
+        yield _shared[0].worker
     finally:
-        stop_worker(started)
+        _users[0] -= 1
+        if _users[0] == 0:
+            stop_worker(_shared.pop())
 
 
 @pytest.fixture
