@@ -22,7 +22,7 @@ import orjson
 from ._decoders import SKIP, Conv, DecodeError, map_decoder, map_key_decoder, repeated_decoder, value_decoder
 from ._encoders import map_encoder, map_key_encoder, repeated_encoder, value_encoder
 from ._fastpath import FieldInfo, compile_decoder
-from ._gc import paused
+from ._gc import pause, resume
 from ._generated import livekit as lk
 from ._structs import FALLBACK, struct_decoder
 
@@ -201,16 +201,18 @@ GC_PAUSE_BYTES = 64 * 1024
 def decode(cls: type[M], data: bytes | str) -> M:
     """Parse proto3 JSON into ``cls``; raise DecodeError if it is not a valid encoding.
 
-    A large body becomes tens of thousands of container objects at once, and each batch of
-    them starts a pass of the cyclic garbage collector over the young objects, and now and
-    then over the whole heap. None of them can be part of a cycle yet, so for bodies of
-    GC_PAUSE_BYTES or more the collector is paused for the call (a tenth or more of the
-    time of a 100-dispatch list) and resumed afterwards if it was running (``_gc``).
+    A large body becomes tens of thousands of objects at once, each batch starting a pass of
+    the cyclic garbage collector; none can be in a cycle yet, so from GC_PAUSE_BYTES on the
+    collector is paused for the call (a tenth or more of the time of a 100-dispatch list)
+    and resumed afterwards if it was running (``_gc``).
     """
     if len(data) < GC_PAUSE_BYTES:
         return _decode(cls, data)
-    with paused():
+    pause()
+    try:
         return _decode(cls, data)
+    finally:
+        resume()
 
 
 def _decode(cls: type[M], data: bytes | str) -> M:

@@ -267,7 +267,8 @@ def test_ctrl_c_during_a_call_exits_130() -> None:
         text=True,
     )
     try:
-        conn, _ = silent.accept()  # the call is in flight and waits for its answer
+        conn, _ = silent.accept()
+        conn.recv(1)  # the request is sent: the call waits for its answer
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
         conn.close()
