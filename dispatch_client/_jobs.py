@@ -37,13 +37,33 @@ def _status(job: Job) -> JobStatus:
     return job.state.status if job.state is not None else JobStatus.JS_PENDING
 
 
+def _has_agent(job: Job) -> bool:
+    return job.state is not None and job.state.participant_identity != ""
+
+
 def _reached(job: Job, until: JobStatus) -> bool:
+    """Whether the job is at ``until`` or past it, having had an agent if it is past pending."""
     status = _status(job)
-    if status == until:
+    if status == until and (until == JobStatus.JS_PENDING or until in _FAILED or _has_agent(job)):
         return True
-    if status in _FAILED:
+    if status in _FAILED or not _has_agent(job):
         return False
     return _RANK.get(status, 0) >= _RANK.get(until, 0)
+
+
+def _over_without_agent(job: Job) -> str | None:
+    """Why the job ended without doing its work, or None while it has not.
+
+    livekit-server v1.13.5 shows a job a worker turned down as ``JS_SUCCESS`` with no
+    participant: it ended, and no agent ever joined.
+    """
+    status, state = _status(job), job.state
+    if status in _FAILED:
+        error = state.error if state is not None and state.error else "no error text"
+        return f"ended as {status.name}: {error}"
+    if status == JobStatus.JS_SUCCESS and not _has_agent(job):
+        return "ended without an agent: the worker turned it down"
+    return None
 
 
 def _ended(
@@ -110,14 +130,12 @@ async def wait_for_job(
                     return job
             if jobs:
                 last_job = jobs[-1]
-                if all(_status(j) in _FAILED for j in jobs) and until not in _FAILED:
-                    state = last_job.state
-                    error = state.error if state is not None and state.error else "no error text"
+                why = _over_without_agent(last_job)
+                if why is not None and all(_over_without_agent(j) for j in jobs):
                     raise _ended(
                         WaitOutcome.JOB_FAILED,
                         TwirpErrorCode.ABORTED,
-                        f"job {last_job.id} of dispatch {dispatch_id} ended as "
-                        f"{_status(last_job).name}: {error}",
+                        f"job {last_job.id} of dispatch {dispatch_id} {why}",
                         last_job,
                     )
         # Half the backoff plus a random part of the other half: polls of many waits spread out.

@@ -71,7 +71,7 @@ class WaitOutcome(str, enum.Enum):
 
     NO_JOB = "no_job"  # the deadline passed and the dispatch had no job: no worker took it
     JOB_PENDING = "job_pending"  # the deadline passed with a job still pending (``TwirpError.job``)
-    JOB_FAILED = "job_failed"  # the job failed or was cancelled; its error is in ``job.state.error``
+    JOB_FAILED = "job_failed"  # the job failed, was cancelled or turned down; ``job.state.error``
     DISPATCH_DELETED = "dispatch_deleted"  # the room no longer has the dispatch
     ROOM_NOT_RUNNING = "room_not_running"  # the room closed (or never ran)
 

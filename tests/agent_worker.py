@@ -70,6 +70,9 @@ async def run(url: str, api_key: str, api_secret: str, agent_name: str) -> None:
         num_idle_processes=int(os.environ.get("AGENT_WORKER_IDLE", "0")),
         host="127.0.0.1",
         port=0,
+        # The worker reports no load: the machine's CPU, busy with the rest of the suite, must not
+        # make it tell the server it is full ("no servers available") and refuse jobs.
+        load_fnc=lambda: 0.0,
         load_threshold=1.0,
         drain_timeout=2,
         shutdown_process_timeout=2.0,

@@ -37,8 +37,15 @@ class Script:
             step()
 
 
-def job(fake: FakeLiveKit, room: str, dispatch_id: str, status: pba.JobStatus, error: str = "") -> None:
-    state = pba.JobState(status=status, error=error, worker_id="AW_test", participant_identity="agent-AJ_1")
+def job(
+    fake: FakeLiveKit,
+    room: str,
+    dispatch_id: str,
+    status: pba.JobStatus,
+    error: str = "",
+    agent: str = "agent-AJ_1",
+) -> None:
+    state = pba.JobState(status=status, error=error, worker_id="AW_test", participant_identity=agent)
     d = fake.rooms[room][dispatch_id]
     del d.state.jobs[:]
     d.state.jobs.append(pba.Job(id="AJ_1", dispatch_id=dispatch_id, agent_name=d.agent_name, state=state))
@@ -118,6 +125,19 @@ async def test_a_failed_job_ends_the_wait_with_its_error(
     assert err.value.job.state is not None
     assert err.value.job.state.error == "the agent crashed"
     assert "the agent crashed" in err.value.message
+
+
+async def test_a_job_turned_down_ended_without_an_agent(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    # How livekit-server v1.13.5 shows a job the worker rejected: JS_SUCCESS, no participant.
+    svc = service(session, url, Script())
+    dispatch_id = await created(svc)
+    job(fake, "r", dispatch_id, pba.JS_SUCCESS, agent="")
+    with pytest.raises(TwirpError) as err:
+        await svc.wait_for_job(dispatch_id, "r")
+    assert (err.value.code, err.value.wait_outcome) == (TwirpErrorCode.ABORTED, WaitOutcome.JOB_FAILED)
+    assert err.value.message.endswith("ended without an agent: the worker turned it down")
 
 
 async def test_a_deleted_dispatch_and_a_room_that_stopped(
