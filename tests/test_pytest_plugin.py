@@ -60,25 +60,13 @@ def test_a_user_project_in_strict_mode(pytester: pytest.Pytester) -> None:
 USER_JOB_TEST = """
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from dispatch_client import AgentDispatchService, CreateAgentDispatchRequest, Job, JobStatus
+from dispatch_client import AgentDispatchService, JobStatus, TwirpError, WaitOutcome
+from dispatch_client import CreateAgentDispatchRequest as Create
 from dispatch_client.testing import LocalDispatchServer
 
 pytest_plugins = ["dispatch_client.testing.pytest_plugin"]
-
-
-async def wait_for_running_job(service: AgentDispatchService, dispatch_id: str, room: str) -> Job:
-    for _ in range(100):
-        found = await service.get_dispatch(dispatch_id, room)
-        assert found is not None and found.state is not None
-        for job in found.state.jobs:
-            if job.state is not None and job.state.status is JobStatus.JS_RUNNING:
-                return job
-        await asyncio.sleep(0.01)
-    raise AssertionError("no running job")
 
 
 @pytest.mark.asyncio
@@ -86,12 +74,20 @@ async def test_the_agent_joins(
     dispatch_server: LocalDispatchServer, dispatch_service: AgentDispatchService
 ) -> None:
     worker = dispatch_server.add_worker("support", delay=0.05)
-    req = CreateAgentDispatchRequest(agent_name="support", room="call-1")
-    created = await dispatch_service.create_dispatch(req)
-    job = await wait_for_running_job(dispatch_service, created.id, "call-1")
+    created = await dispatch_service.create_dispatch(Create(agent_name="support", room="call-1"))
+    job = await dispatch_service.wait_for_job(created.id, "call-1", timeout=5)
     assert job.state is not None
+    assert job.state.status is JobStatus.JS_RUNNING
     assert job.state.worker_id == worker.worker_id
     assert job.state.participant_identity == "agent-" + job.id
+
+
+@pytest.mark.asyncio
+async def test_no_agent_for_an_unknown_name(dispatch_service: AgentDispatchService) -> None:
+    created = await dispatch_service.create_dispatch(Create(agent_name="sales", room="call-2"))
+    with pytest.raises(TwirpError) as err:
+        await dispatch_service.wait_for_job(created.id, "call-2", timeout=0.3)
+    assert err.value.wait_outcome is WaitOutcome.NO_JOB
 """
 
 
@@ -99,7 +95,7 @@ def test_a_user_test_waits_for_a_simulated_job(pytester: pytest.Pytester) -> Non
     pytester.makepyfile(test_user_jobs=USER_JOB_TEST)
     pytester.makeini("[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n")
     result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
 
 
 def test_that_user_test_passes_mypy_strict(tmp_path: Path) -> None:
