@@ -220,4 +220,5 @@ def test_plain_text_401s_are_mapped_as_an_intermediarys(name: str, text: str | N
     err = error_from_response(401, body(name))
     assert (err.code, err.status, err.from_intermediary) == (TwirpErrorCode.UNAUTHENTICATED, 401, True)
     assert err.meta == {"http_error_from_intermediary": "true", "status_code": "401", "body": raw}
-    assert err.message == f"HTTP 401 from a non-Twirp responder: {raw[:200]}"
+    first = raw if len(raw) <= 200 else f"{raw[:200]}... ({len(raw) - 200} more characters)"
+    assert err.message == f"the server did not accept the token: check the API key and secret ({first})"

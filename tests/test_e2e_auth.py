@@ -172,4 +172,4 @@ async def test_the_client_with_wrong_credentials(
         err = caught.value
         assert (err.code, err.status, err.from_intermediary) == (TwirpErrorCode.UNAUTHENTICATED, 401, True)
         assert err.meta == {"http_error_from_intermediary": "true", "status_code": "401", "body": body}
-        assert err.message == f"HTTP 401 from a non-Twirp responder: {body}"
+        assert err.message == f"the server did not accept the token: check the API key and secret ({body})"

@@ -125,8 +125,8 @@ def test_python_m_with_a_wrong_secret(livekit: RealServer) -> None:
         check=False,
     )
     assert failed(result) == (
-        "Error: unauthenticated: HTTP 401 from a non-Twirp responder: invalid token: [redacted], "
-        "error: token signature is invalid: signature is invalid (HTTP 401)"
+        "Error: unauthenticated: the server did not accept the token: check the API key and secret "
+        "(invalid token: [redacted], error: token signature is invalid: signature is invalid) (HTTP 401)"
     )
 
 

@@ -55,7 +55,7 @@ def test_wheel_holds_only_dispatch_client(wheel: Path) -> None:
     assert "dispatch-client = dispatch_client.cli:main" in entry_points
     meta = Parser().parsestr(zipfile.ZipFile(wheel).read(dist_info + "METADATA").decode())
     assert meta["Version"] == dispatch_client.__version__
-    assert meta["Requires-Python"] == ">=3.10"
+    assert meta["Requires-Python"] == ">=3.11"
     assert "betterproto2==0.10.0" in meta.get_all("Requires-Dist", [])
 
 
