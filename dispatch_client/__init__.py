@@ -6,6 +6,7 @@ async with dispatch_client.connect() as dispatch:
     )
 """
 
+from ._connect import connect
 from ._generated.livekit import (
     AgentDispatch,
     AgentDispatchState,
@@ -50,7 +51,7 @@ from ._generated.livekit import (
 from ._retry import RetryPolicy
 from ._version import __version__
 from .errors import TwirpError, TwirpErrorCode, WaitOutcome
-from .service import AgentDispatchService, connect
+from .service import AgentDispatchService
 
 __all__ = [
     "AgentDispatch",

@@ -6,16 +6,23 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Protocol
 
 import jwt
 
 from ._checks import require_credential, require_seconds
 
-__all__ = ["TokenSigner"]
+__all__ = ["Signer", "TokenSigner"]
 
 DEFAULT_TTL = 600.0
 MIN_TTL = 10.0
 _MAX_CACHED_ROOMS = 1024
+
+
+class Signer(Protocol):
+    """Where a call's token comes from: this module's signer, or a token signed elsewhere."""
+
+    def token(self, room: str) -> str: ...
 
 
 class TokenSigner:

@@ -10,8 +10,8 @@ import click
 import orjson
 
 from ._cli_common import DEV_SECRET, Settings, announce_json_option, connection_options, json_option, run
+from ._connect import connect
 from ._demo import DEMO_ROOM, run_demo
-from .service import connect
 from .testing import DEFAULT_API_KEY, LocalDispatchServer
 
 __all__ = ["DEV_SECRET", "HINT", "demo", "serve", "serve_until_stopped"]

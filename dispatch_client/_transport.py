@@ -15,7 +15,7 @@ import betterproto2
 from yarl import URL
 
 from . import _codec
-from ._auth import TokenSigner
+from ._auth import Signer
 from ._bounded import DeadlinePassed, container_limit, decode_within
 from ._checks import require_positive_int, require_request_id, require_seconds
 from ._http import Reply, post, session_usable
@@ -40,7 +40,8 @@ READ_ONLY = frozenset({"ListDispatch"})
 
 
 class Transport:
-    """Sends requests for one service on one aiohttp session; the session stays the caller's.
+    """Sends requests for one service on one aiohttp session: the caller's, or one made on demand
+    by the callable given instead (which raises TwirpError when there can be none).
 
     ``sleep`` waits between attempts, ``rand`` (uniform in [0, 1)) spreads the waits and
     ``clock`` (Unix seconds) reads ``Retry-After`` dates; all three are injectable.
@@ -48,9 +49,9 @@ class Transport:
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        session: aiohttp.ClientSession | Callable[[], aiohttp.ClientSession],
         url: str,
-        signer: TokenSigner,
+        signer: Signer,
         *,
         timeout: float,
         max_response_bytes: int,
@@ -59,11 +60,14 @@ class Transport:
         rand: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not isinstance(session, aiohttp.ClientSession):
+        if isinstance(session, aiohttp.ClientSession):
+            self._session: Callable[[], aiohttp.ClientSession] = lambda: session
+        elif callable(session):
+            self._session = session
+        else:
             raise ValueError(f"session must be an aiohttp.ClientSession, got {type(session).__name__}")
         if not isinstance(retry, RetryPolicy):
             raise ValueError(f"retry must be a RetryPolicy, got {retry!r}")
-        self._session = session
         self._base = base_url(url)
         self._signer = signer
         self._timeout = require_seconds("timeout", timeout)
@@ -126,7 +130,8 @@ class Transport:
             started = loop.time()
             # Nothing is sent on a closed session (or one of another loop) or with the deadline
             # spent: raised as they are.
-            unusable = session_usable(self._session)
+            session = self._session()
+            unusable = session_usable(session)
             if unusable is not None:
                 raise unusable
             if started >= deadline:
@@ -137,7 +142,7 @@ class Transport:
             token = self._signer.token(room)
             wait: float | None = None
             try:
-                reply = await self._attempt(method, body, token, request_id, deadline, timeout)
+                reply = await self._attempt(session, method, body, token, request_id, deadline, timeout)
             except TwirpError as e:
                 err = e
             else:
@@ -225,7 +230,14 @@ class Transport:
             attempt += 1
 
     async def _attempt(
-        self, method: str, body: bytes, token: str, request_id: str, deadline: float, timeout: float
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        body: bytes,
+        token: str,
+        request_id: str,
+        deadline: float,
+        timeout: float,
     ) -> Reply:
         """One POST until ``deadline`` (the loop's clock), within the call's ``timeout``."""
         headers = dict(self._headers)
@@ -234,7 +246,7 @@ class Transport:
         # Lets the server bound its own work to what the caller will still wait for.
         headers["X-Twirp-Timeout-Ms"] = str(timeout_ms(deadline - asyncio.get_running_loop().time()))
         return await post(
-            self._session,
+            session,
             self._urls[method],
             body,
             headers,

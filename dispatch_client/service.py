@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import random
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-
-import aiohttp
-
-from . import _codec
-from ._auth import DEFAULT_TTL, TokenSigner
+from ._base import DEFAULT_JOB_WAIT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_RETRY, DEFAULT_TIMEOUT, ServiceBase
 from ._checks import require_seconds, require_text
-from ._ensure import Turns, ensure_dispatch
+from ._ensure import ensure_dispatch
 from ._generated.livekit import (
     AgentDispatch,
     CreateAgentDispatchRequest,
@@ -26,86 +16,29 @@ from ._generated.livekit import (
 )
 from ._jobs import wait_for_job
 from ._recovery import made, still_there
-from ._retry import RetryPolicy
-from ._transport import Transport
 
 __all__ = [
+    "DEFAULT_JOB_WAIT",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
     "AgentDispatchService",
-    "connect",
 ]
 
-DEFAULT_TIMEOUT = 10.0
-DEFAULT_JOB_WAIT = 30.0
-DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
-DEFAULT_RETRY = RetryPolicy()
-_MESSAGES = (
-    CreateAgentDispatchRequest,
-    DeleteAgentDispatchRequest,
-    ListAgentDispatchRequest,
-    AgentDispatch,
-    ListAgentDispatchResponse,
-)
 
-
-class AgentDispatchService:
+class AgentDispatchService(ServiceBase):
     """Client for LiveKit's ``livekit.AgentDispatchService``, speaking Twirp JSON.
 
-    ``url`` is the LiveKit server (``https://``, ``http://``, ``wss://`` or ``ws://``; a path
-    prefix such as ``https://proxy.example/livekit`` is kept). The session is the caller's:
-    this object never closes it. Every call raises :class:`~dispatch_client.TwirpError` on
-    failure and :class:`ValueError` on bad arguments, before anything is sent.
-
-    ``timeout`` bounds each call end to end (connect, send, wait, read, retries), in
-    seconds; each method also takes its own ``timeout``, and a ``request_id`` that is sent
-    as ``X-Livekit-Request-Id`` on every attempt (a fresh one per call by default). Tokens
-    live ``token_ttl`` seconds; ``timeout`` is more than 0, ``token_ttl`` at least 10 s, both
-    at most 1e9 s. ``retry`` says how failures are tried again (see :class:`RetryPolicy`).
-    Answers over ``max_response_bytes`` are refused. ``clock`` (Unix seconds, for token times and
-    ``Retry-After`` dates), ``sleep`` (the wait between attempts) and ``rand`` (uniform in
-    [0, 1), spreads the waits) are injectable.
+    ``url``: ``https://``, ``http://``, ``wss://`` or ``ws://``, a path prefix kept. Calls are
+    signed with ``api_key`` and ``api_secret``, or carry ``token`` (signed elsewhere) as it is.
+    A ``session`` given stays the caller's; with ``None`` (or :meth:`open`) the service makes
+    its own when first needed, with ``ssl``/``ca_file`` and ``trust_env`` (proxies from the
+    environment), and :meth:`aclose` closes it. ``timeout`` bounds each call end to end,
+    retries included (each method takes its own too); ``token_ttl`` is the life of signed
+    tokens; ``retry`` says what is tried again; answers over ``max_response_bytes`` are
+    refused. ``clock`` (Unix seconds), ``sleep`` and ``rand`` are injectable. Failures are
+    :class:`~dispatch_client.TwirpError`; bad arguments ValueError, before anything is sent.
     """
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        url: str,
-        api_key: str,
-        api_secret: str,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        token_ttl: float = DEFAULT_TTL,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        rand: Callable[[], float] = random.random,
-    ) -> None:
-        signer = TokenSigner(api_key, api_secret, ttl=token_ttl, clock=clock)
-        self._sleep, self._rand, self._turns = sleep, rand, Turns()
-        # The codec's per-class work is done here, once per process, instead of in the first call.
-        _codec.prepare(*_MESSAGES)
-        self._transport = Transport(
-            session,
-            url,
-            signer,
-            timeout=timeout,
-            max_response_bytes=max_response_bytes,
-            retry=retry,
-            sleep=sleep,
-            rand=rand,
-            clock=clock,
-        )
-
-    @property
-    def url(self) -> str:
-        """The HTTP base URL calls go to."""
-        return self._transport.base
-
-    def __repr__(self) -> str:
-        return f"AgentDispatchService(url={self.url!r})"
 
     async def create_dispatch(
         self, req: CreateAgentDispatchRequest, *, timeout: float | None = None, request_id: str | None = None
@@ -223,44 +156,3 @@ class AgentDispatchService:
             "ListDispatch", room_name, req, ListAgentDispatchResponse, timeout, request_id
         )
         return resp.agent_dispatches[0] if resp.agent_dispatches else None
-
-
-def _setting(name: str, value: str | None, env: str) -> str:
-    if value is not None:
-        return value  # checked where it is used, without quoting it (it may be the secret)
-    value = os.environ.get(env)
-    if not value:
-        raise ValueError(f"{env} is not set: pass {name}= or set the environment variable")
-    return value
-
-
-@asynccontextmanager
-async def connect(
-    url: str | None = None,
-    api_key: str | None = None,
-    api_secret: str | None = None,
-    *,
-    timeout: float = DEFAULT_TIMEOUT,
-    token_ttl: float = DEFAULT_TTL,
-    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-    retry: RetryPolicy = DEFAULT_RETRY,
-) -> AsyncIterator[AgentDispatchService]:
-    """Open a session of its own and yield a service on it; the session closes on exit.
-
-    Arguments left out come from ``LIVEKIT_URL``, ``LIVEKIT_API_KEY`` and
-    ``LIVEKIT_API_SECRET``; a value missing from both raises ValueError naming the variable.
-    """
-    url = _setting("url", url, "LIVEKIT_URL")
-    api_key = _setting("api_key", api_key, "LIVEKIT_API_KEY")
-    api_secret = _setting("api_secret", api_secret, "LIVEKIT_API_SECRET")
-    async with aiohttp.ClientSession() as session:
-        yield AgentDispatchService(
-            session,
-            url,
-            api_key,
-            api_secret,
-            timeout=timeout,
-            token_ttl=token_ttl,
-            max_response_bytes=max_response_bytes,
-            retry=retry,
-        )

@@ -22,14 +22,11 @@ import threading
 import weakref
 from collections.abc import Coroutine
 from types import TracebackType
-from typing import Any, TypeVar
-
-import aiohttp
+from typing import Any, TypeVar, Unpack
 
 from . import service as _async
-from ._auth import DEFAULT_TTL
 from ._generated.livekit import AgentDispatch, CreateAgentDispatchRequest, Job, JobStatus
-from ._retry import RetryPolicy
+from ._settings import Options, from_environment
 from .errors import TwirpError, TwirpErrorCode
 
 __all__ = ["AgentDispatchService"]
@@ -45,7 +42,6 @@ class _Loop:
         self.thread = threading.Thread(target=self.loop.run_forever, name="dispatch-client", daemon=True)
         self.thread.start()
         self.service: _async.AgentDispatchService | None = None
-        self.session: aiohttp.ClientSession | None = None
         self.closed = False
         self.lock = threading.Lock()
 
@@ -67,8 +63,8 @@ class _Loop:
         for call in calls:
             call.cancel()
         await asyncio.gather(*calls, return_exceptions=True)
-        if self.session is not None:
-            await self.session.close()
+        if self.service is not None:
+            await self.service.aclose()
 
     def stop(self) -> None:
         """Cancel the calls in flight, close the session, stop the loop and join its thread."""
@@ -88,9 +84,9 @@ class _Loop:
 class AgentDispatchService:
     """The blocking twin of :class:`dispatch_client.AgentDispatchService`, with a session of its own.
 
-    Arguments left out come from ``LIVEKIT_URL``, ``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET``
-    (ValueError naming the variable when missing); the options are those of
-    :func:`dispatch_client.connect`.
+    Arguments left out come from ``LIVEKIT_URL``, and ``LIVEKIT_TOKEN`` or else
+    ``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET`` (ValueError naming the variable when
+    missing); the options are those of :meth:`dispatch_client.AgentDispatchService.open`.
     """
 
     def __init__(
@@ -99,31 +95,18 @@ class AgentDispatchService:
         api_key: str | None = None,
         api_secret: str | None = None,
         *,
-        timeout: float = _async.DEFAULT_TIMEOUT,
-        token_ttl: float = DEFAULT_TTL,
-        max_response_bytes: int = _async.DEFAULT_MAX_RESPONSE_BYTES,
-        retry: RetryPolicy = _async.DEFAULT_RETRY,
+        token: str | None = None,
+        **options: Unpack[Options],
     ) -> None:
-        url = _async._setting("url", url, "LIVEKIT_URL")
-        api_key = _async._setting("api_key", api_key, "LIVEKIT_API_KEY")
-        api_secret = _async._setting("api_secret", api_secret, "LIVEKIT_API_SECRET")
+        url, api_key, api_secret, token = from_environment(url, api_key, api_secret, token)
         runner = _Loop()
         self._runner = runner
         # Closed when collected or at exit, if close() was never called.
         self._finalizer = weakref.finalize(self, runner.stop)
 
         async def start() -> None:
-            session = aiohttp.ClientSession()
-            runner.session = session
-            runner.service = _async.AgentDispatchService(
-                session,
-                url,
-                api_key,
-                api_secret,
-                timeout=timeout,
-                token_ttl=token_ttl,
-                max_response_bytes=max_response_bytes,
-                retry=retry,
+            runner.service = _async.AgentDispatchService.open(
+                url, api_key, api_secret, token=token, **options
             )
 
         try:

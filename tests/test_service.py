@@ -150,9 +150,11 @@ def test_bad_options_are_value_errors(
         AgentDispatchService(session, url, API_KEY, API_SECRET, **{option: value})  # type: ignore[arg-type]
 
 
-def test_session_must_be_a_client_session(url: str) -> None:
+def test_session_must_be_a_client_session_or_none(url: str) -> None:
     with pytest.raises(ValueError, match="session"):
-        AgentDispatchService(None, url, API_KEY, API_SECRET)  # type: ignore[arg-type]
+        AgentDispatchService("a session", url, API_KEY, API_SECRET)  # type: ignore[arg-type]
+    # None: the service makes its own (see tests/test_lifetime.py).
+    assert AgentDispatchService(None, url, API_KEY, API_SECRET).url == url.rstrip("/")
 
 
 @pytest.mark.parametrize(("key", "secret"), [(5, API_SECRET), (API_KEY, b"bytes-secret")])

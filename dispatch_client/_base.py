@@ -1,0 +1,149 @@
+"""What every service is built from: its settings, its session (given, or its own), its
+transport, and its lifetime (``open``, ``aclose``, ``async with``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable
+from ssl import SSLContext
+from types import TracebackType
+from typing import Self, Unpack
+
+import aiohttp
+
+from . import _codec
+from ._auth import DEFAULT_TTL
+from ._ensure import Turns
+from ._generated.livekit import (
+    AgentDispatch,
+    CreateAgentDispatchRequest,
+    DeleteAgentDispatchRequest,
+    ListAgentDispatchRequest,
+    ListAgentDispatchResponse,
+)
+from ._retry import RetryPolicy
+from ._session import OwnedSession, tls_context
+from ._settings import Options, from_environment, signer_for
+from ._transport import Transport
+from .errors import TwirpError, TwirpErrorCode
+
+__all__ = [
+    "DEFAULT_JOB_WAIT",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_RETRY",
+    "DEFAULT_TIMEOUT",
+    "ServiceBase",
+]
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_JOB_WAIT = 30.0
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+DEFAULT_RETRY = RetryPolicy()
+_MESSAGES = (
+    CreateAgentDispatchRequest,
+    DeleteAgentDispatchRequest,
+    ListAgentDispatchRequest,
+    AgentDispatch,
+    ListAgentDispatchResponse,
+)
+
+
+class ServiceBase:
+    """The settings and lifetime of :class:`~dispatch_client.AgentDispatchService`."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None,
+        url: str,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        *,
+        token: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        token_ttl: float = DEFAULT_TTL,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        ssl: SSLContext | bool | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
+        trust_env: bool = False,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        signer = signer_for(api_key, api_secret, token, ttl=token_ttl, clock=clock)
+        self._sleep, self._rand, self._turns = sleep, rand, Turns()
+        self._closed = False
+        self._owned: OwnedSession | None = None
+        if session is None:
+            self._owned = OwnedSession(ssl=tls_context(ssl, ca_file), trust_env=trust_env)
+        elif not isinstance(session, aiohttp.ClientSession):
+            raise ValueError(
+                f"session must be an aiohttp.ClientSession or None, got {type(session).__name__}"
+            )
+        elif ssl is not None or ca_file is not None or trust_env:
+            raise ValueError("ssl=, ca_file= and trust_env= are for a session the service makes itself")
+        self._given = session
+        # The codec's per-class work is done here, once per process, instead of in the first call.
+        _codec.prepare(*_MESSAGES)
+        self._transport = Transport(
+            self._session,
+            url,
+            signer,
+            timeout=timeout,
+            max_response_bytes=max_response_bytes,
+            retry=retry,
+            sleep=sleep,
+            rand=rand,
+            clock=clock,
+        )
+
+    @classmethod
+    def open(
+        cls,
+        url: str | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        *,
+        token: str | None = None,
+        **options: Unpack[Options],
+    ) -> Self:
+        """A service with a session of its own, for an application's lifetime: close it with
+        :meth:`aclose` (or use it as ``async with``). It may be made outside the event loop.
+
+        Arguments left out come from the environment: ``LIVEKIT_URL``, and ``LIVEKIT_TOKEN`` or
+        else ``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET`` (credentials passed as arguments
+        win over all of these); ValueError names what is missing. ``options`` are those of the
+        constructor (``timeout``, ``retry``, ``ssl``, ``trust_env``, ...).
+        """
+        url, api_key, api_secret, token = from_environment(url, api_key, api_secret, token)
+        return cls(None, url, api_key, api_secret, token=token, **options)
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise TwirpError(TwirpErrorCode.FAILED_PRECONDITION, "the service is closed")
+        return self._owned() if self._owned is not None else self._given  # type: ignore[return-value]
+
+    async def aclose(self) -> None:
+        """Close the service (and the session it made); calls after it raise failed_precondition."""
+        self._closed = True
+        if self._owned is not None:
+            await self._owned.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def url(self) -> str:
+        """The HTTP base URL calls go to."""
+        return self._transport.base
+
+    def __repr__(self) -> str:
+        return f"AgentDispatchService(url={self.url!r})"

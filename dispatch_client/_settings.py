@@ -1,0 +1,64 @@
+"""Where a service's settings come from: arguments first, then the ``LIVEKIT_*`` environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from ssl import SSLContext
+from typing import TypedDict
+
+from ._auth import Signer, TokenSigner
+from ._checks import require_text
+from ._presigned import PresignedToken
+from ._retry import RetryPolicy
+
+__all__ = ["Options", "from_environment", "signer_for"]
+
+
+class Options(TypedDict, total=False):
+    """The settings of a service that makes its own session (see ``AgentDispatchService``)."""
+
+    timeout: float
+    token_ttl: float
+    max_response_bytes: int
+    retry: RetryPolicy
+    ssl: SSLContext | bool | None
+    ca_file: str | os.PathLike[str] | None
+    trust_env: bool
+
+
+def _setting(name: str, value: str | None, env: str) -> str:
+    if value is not None:
+        return require_text(name, value)
+    value = os.environ.get(env)
+    if not value:
+        raise ValueError(f"{env} is not set: pass {name}= or set the environment variable")
+    return value
+
+
+def from_environment(
+    url: str | None, api_key: str | None, api_secret: str | None, token: str | None
+) -> tuple[str, str | None, str | None, str | None]:
+    """(url, api_key, api_secret, token) with what is left out read from the environment.
+
+    Credentials passed as arguments win; else ``LIVEKIT_TOKEN`` (a pre-signed token, as the
+    official SDKs read it); else ``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET``.
+    """
+    url = _setting("url", url, "LIVEKIT_URL")
+    if token is None and api_key is None and api_secret is None:
+        token = os.environ.get("LIVEKIT_TOKEN") or None
+    if token is None:
+        api_key = _setting("api_key", api_key, "LIVEKIT_API_KEY")
+        api_secret = _setting("api_secret", api_secret, "LIVEKIT_API_SECRET")
+    return url, api_key, api_secret, token
+
+
+def signer_for(
+    api_key: str | None, api_secret: str | None, token: str | None, *, ttl: float, clock: Callable[[], float]
+) -> Signer:
+    """Tokens signed here from the key and secret, or the one token given, never both."""
+    if token is not None:
+        if api_key is not None or api_secret is not None:
+            raise ValueError("pass token= or api_key and api_secret, not both")
+        return PresignedToken(token, clock=clock)
+    return TokenSigner(api_key, api_secret, ttl=ttl, clock=clock)  # type: ignore[arg-type]
