@@ -1,0 +1,201 @@
+"""Region discovery for LiveKit Cloud: the other regions' origins, from ``GET /settings/regions``.
+
+LiveKit Cloud answers ``{"regions": [{"region", "url", "distance"}, ...]}`` there, with a
+``Cache-Control: max-age`` saying how long the list holds. :class:`Regions` fetches it with
+the call's token, keeps it per host for that long, and hands the transport the origins a
+failed attempt may be retried at. Discovery is best effort: it never raises for what the
+network or the server does; a failure gives the last list known, or none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import fnmatch
+import time
+from collections.abc import Callable
+
+import aiohttp
+import orjson
+from yarl import URL
+
+__all__ = ["DEFAULT_HOSTS", "FETCH_TIMEOUT", "MAX_BODY_BYTES", "MAX_CACHE_SECONDS", "REGIONS_PATH", "Regions"]
+
+DEFAULT_HOSTS = ("*.livekit.cloud",)
+REGIONS_PATH = "/settings/regions"
+FETCH_TIMEOUT = 2.0  # seconds: discovery must not eat the call's deadline
+MAX_BODY_BYTES = 64 * 1024
+MAX_CACHE_SECONDS = 24 * 3600  # a longer max-age is cut to this
+_HTTP_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+# What the network, the server or its answer can do to a fetch; our own bugs are not in here.
+# RuntimeError: a session closed meanwhile (the call itself reports that).
+_FETCH_FAILURES = (aiohttp.ClientError, OSError, TimeoutError, ValueError, RuntimeError)
+
+
+class _Unusable(ValueError):
+    """The answer is not a region list."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Cached:
+    origins: tuple[str, ...]
+    expires: float  # on the Regions clock
+
+
+def _http_url(url: str) -> URL | None:
+    """``url`` as an absolute http(s) URL with a host (ws -> http, wss -> https), else None."""
+    try:
+        parsed = URL(url)
+        scheme = _HTTP_SCHEMES.get(parsed.scheme.lower())
+        if scheme is None or not parsed.host or not parsed.is_absolute():
+            return None
+        parsed = parsed.with_scheme(scheme)
+    except (ValueError, TypeError):
+        return None
+    return parsed
+
+
+def _host_port(url: URL) -> str:
+    return f"{(url.host or '').lower()}:{url.port}"
+
+
+def _max_age(values: list[str]) -> float:
+    """Seconds the answer may be kept: its ``max-age``, 0 without one or with no-store/no-cache."""
+    age = 0.0
+    for directive in ",".join(values).split(","):
+        name, _, value = directive.strip().lower().partition("=")
+        if name in ("no-store", "no-cache"):
+            return 0.0
+        if name == "max-age":
+            value = value.strip().strip('"')
+            age = min(float(value), MAX_CACHE_SECONDS) if value.isdigit() and len(value) < 20 else 0.0
+    return age
+
+
+class Regions:
+    """Which hosts fail over across regions, and the region origins to try for them.
+
+    ``hosts`` are fnmatch-style patterns of host names (case-insensitive; ``*`` also spans
+    dots); a base URL whose host matches one is a LiveKit Cloud project. ``clock`` gives
+    monotonic seconds, for the cache.
+
+    The token is never sent to a host outside ``hosts``: discovery asks only the configured
+    base's own host, and a region whose host matches no pattern is dropped from the list,
+    so the calls retried there cannot carry the token elsewhere either. Nor is an https base
+    ever given an http region.
+    """
+
+    def __init__(
+        self,
+        hosts: tuple[str, ...] = DEFAULT_HOSTS,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not isinstance(hosts, tuple) or not all(isinstance(h, str) and h for h in hosts):
+            raise ValueError(f"hosts must be a tuple of non-empty host patterns, got {hosts!r}")
+        self._patterns = tuple(h.lower() for h in hosts)
+        self._clock = clock
+        self._cache: dict[str, _Cached] = {}
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        return self._patterns
+
+    def _allowed(self, url: URL) -> bool:
+        host = (url.host or "").lower()
+        return any(fnmatch.fnmatchcase(host, pattern) for pattern in self._patterns)
+
+    def applies(self, base_url: str) -> bool:
+        """Whether the host of ``base_url`` (http, https, ws or wss) matches one of the patterns."""
+        url = _http_url(base_url)
+        return url is not None and self._allowed(url)
+
+    async def origins(
+        self, session: aiohttp.ClientSession, base_url: str, token: str, *, timeout: float
+    ) -> list[str]:
+        """The region origins (``scheme://host[:port]``) to try after ``base_url``, in the server's order.
+
+        Fetched from the base's ``/settings/regions`` with ``Authorization: Bearer <token>``
+        unless a list fetched earlier for that origin is still fresh (``Cache-Control:
+        max-age``; without it, or with 0, nothing is kept). Without the base's own origin,
+        one origin per host and port, only hosts matching the patterns, only https when the
+        base is https. Waits at most ``timeout`` seconds (and never more than
+        :data:`FETCH_TIMEOUT`); follows no redirect; reads at most :data:`MAX_BODY_BYTES`.
+
+        Never raises for a failure of the fetch (connection, status other than 200, a body
+        that is not a region list, the timeout): it returns the last list fetched for that
+        origin, however old, or ``[]``. A base whose host matches no pattern gets ``[]``
+        without a request. Cancellation propagates.
+        """
+        base = _http_url(base_url)
+        if base is None or not self._allowed(base):
+            return []
+        origin = base.origin()
+        key = str(origin).lower()
+        cached = self._cache.get(key)
+        if cached is not None and self._clock() < cached.expires:
+            return list(cached.origins)
+        wait = min(float(timeout), FETCH_TIMEOUT)
+        if not wait > 0:  # no time left (or NaN)
+            return list(cached.origins) if cached is not None else []
+        try:
+            async with asyncio.timeout(wait):
+                found, max_age = await self._fetch(session, origin, token)
+        except _FETCH_FAILURES:
+            return list(cached.origins) if cached is not None else []
+        usable = self._usable(base, found)
+        if max_age > 0:
+            self._cache[key] = _Cached(tuple(usable), self._clock() + max_age)
+        else:
+            self._cache.pop(key, None)
+        return usable
+
+    async def _fetch(
+        self, session: aiohttp.ClientSession, origin: URL, token: str
+    ) -> tuple[list[str], float]:
+        async with session.get(
+            origin.with_path(REGIONS_PATH),
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            allow_redirects=False,
+        ) as resp:
+            if resp.status != 200:
+                raise _Unusable(f"status {resp.status}")
+            if resp.content_length is not None and resp.content_length > MAX_BODY_BYTES:
+                raise _Unusable("body too large")
+            body = bytearray()
+            async for chunk in resp.content.iter_chunked(16 * 1024):
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    raise _Unusable("body too large")
+            max_age = _max_age(resp.headers.getall("Cache-Control", []))
+        return _region_urls(orjson.loads(bytes(body))), max_age
+
+    def _usable(self, base: URL, found: list[str]) -> list[str]:
+        seen = {_host_port(base)}
+        usable: list[str] = []
+        for text in found:
+            url = _http_url(text)
+            if url is None or not self._allowed(url) or (base.scheme == "https" and url.scheme != "https"):
+                continue
+            if _host_port(url) not in seen:
+                seen.add(_host_port(url))
+                usable.append(str(url.origin()))
+        return usable
+
+
+def _region_urls(document: object) -> list[str]:
+    """The ``url`` of each region of a ``/settings/regions`` answer; entries without one are skipped."""
+    regions = document.get("regions") if isinstance(document, dict) else None
+    if not isinstance(regions, list):
+        raise _Unusable("no regions list")
+    urls: list[str] = []
+    for entry in regions:
+        if not isinstance(entry, dict):
+            raise _Unusable("a region is not an object")
+        url = entry.get("url")
+        if url is None or url == "":
+            continue
+        if not isinstance(url, str):
+            raise _Unusable("a region's url is not a string")
+        urls.append(url)
+    return urls
