@@ -24,9 +24,10 @@ from ._generated.livekit import (
     ListAgentDispatchRequest,
     ListAgentDispatchResponse,
 )
+from ._regions import DEFAULT_HOSTS
 from ._retry import RetryPolicy
 from ._session import OwnedSession, tls_context
-from ._settings import Options, from_environment, signer_for
+from ._settings import Options, from_environment, regions_for, signer_for
 from ._transport import Transport
 from .errors import TwirpError, TwirpErrorCode
 
@@ -69,6 +70,8 @@ class ServiceBase:
         ssl: SSLContext | bool | None = None,
         ca_file: str | os.PathLike[str] | None = None,
         trust_env: bool = False,
+        failover: bool = True,
+        cloud_hosts: tuple[str, ...] = DEFAULT_HOSTS,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
@@ -95,6 +98,7 @@ class ServiceBase:
             timeout=timeout,
             max_response_bytes=max_response_bytes,
             retry=retry,
+            regions=regions_for(failover, cloud_hosts),
             sleep=sleep,
             rand=rand,
             clock=clock,

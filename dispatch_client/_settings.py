@@ -10,9 +10,10 @@ from typing import TypedDict
 from ._auth import Signer, TokenSigner
 from ._checks import require_text
 from ._presigned import PresignedToken
+from ._regions import Regions
 from ._retry import RetryPolicy
 
-__all__ = ["Options", "from_environment", "signer_for"]
+__all__ = ["Options", "from_environment", "regions_for", "signer_for"]
 
 
 class Options(TypedDict, total=False):
@@ -25,6 +26,8 @@ class Options(TypedDict, total=False):
     ssl: SSLContext | bool | None
     ca_file: str | os.PathLike[str] | None
     trust_env: bool
+    failover: bool
+    cloud_hosts: tuple[str, ...]
 
 
 def _setting(name: str, value: str | None, env: str) -> str:
@@ -62,3 +65,10 @@ def signer_for(
             raise ValueError("pass token= or api_key and api_secret, not both")
         return PresignedToken(token, clock=clock)
     return TokenSigner(api_key, api_secret, ttl=ttl, clock=clock)  # type: ignore[arg-type]
+
+
+def regions_for(failover: bool, cloud_hosts: tuple[str, ...]) -> Regions | None:
+    """Region discovery for hosts matching ``cloud_hosts``, or None with failover off."""
+    if not isinstance(failover, bool):
+        raise ValueError(f"failover must be a bool, got {failover!r}")
+    return Regions(cloud_hosts) if failover else None

@@ -18,8 +18,10 @@ from . import _codec
 from ._auth import Signer
 from ._bounded import DeadlinePassed, container_limit, decode_within
 from ._checks import require_positive_int, require_request_id, require_seconds
+from ._failover import Route
 from ._http import Reply, post, session_usable
 from ._redact import cut, not_a, redacted
+from ._regions import Regions
 from ._request import base_url, new_request_id, timeout_ms
 from ._retry import RetryPolicy, may_have_acted, retry_after, should_retry
 from ._version import __version__
@@ -56,6 +58,7 @@ class Transport:
         timeout: float,
         max_response_bytes: int,
         retry: RetryPolicy,
+        regions: Regions | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
@@ -78,6 +81,9 @@ class Transport:
         self._rand = rand
         self._clock = clock
         self._urls = {m: URL(f"{self._base}/twirp/{SERVICE}/{m}") for m in METHODS}
+        # Region failover, for a LiveKit Cloud host only (see _failover).
+        self._regions = regions if regions is not None and regions.applies(self._base) else None
+        self._paths = {m: f"/twirp/{SERVICE}/{m}" for m in METHODS}
         self._headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
@@ -126,6 +132,7 @@ class Transport:
         deadline = loop.time() + timeout
         read_only = method in READ_ONLY
         attempt = 1
+        route = Route(self._regions, self._base, self._paths) if self._regions is not None else None
         while True:
             started = loop.time()
             # Nothing is sent on a closed session (or one of another loop) or with the deadline
@@ -142,7 +149,8 @@ class Transport:
             token = self._signer.token(room)
             wait: float | None = None
             try:
-                reply = await self._attempt(session, method, body, token, request_id, deadline, timeout)
+                url = route.url(method, self._urls[method]) if route is not None else self._urls[method]
+                reply = await self._attempt(session, url, method, body, token, request_id, deadline, timeout)
             except TwirpError as e:
                 err = e
             else:
@@ -227,11 +235,15 @@ class Transport:
                     delay,
                 )
                 await self._sleep(delay)
+            if route is not None:  # the next attempt goes to another region
+                await route.next(session, token, deadline - loop.time())
+                logger.info("%s: attempt %d goes to %s", method, attempt + 1, route.origin or self._base)
             attempt += 1
 
     async def _attempt(
         self,
         session: aiohttp.ClientSession,
+        url: URL,
         method: str,
         body: bytes,
         token: str,
@@ -247,7 +259,7 @@ class Transport:
         headers["X-Twirp-Timeout-Ms"] = str(timeout_ms(deadline - asyncio.get_running_loop().time()))
         return await post(
             session,
-            self._urls[method],
+            url,
             body,
             headers,
             deadline=deadline,

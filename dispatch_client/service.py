@@ -36,7 +36,9 @@ class AgentDispatchService(ServiceBase):
     environment), and :meth:`aclose` closes it. ``timeout`` bounds each call end to end,
     retries included (each method takes its own too); ``token_ttl`` is the life of signed
     tokens; ``retry`` says what is tried again; answers over ``max_response_bytes`` are
-    refused. ``clock`` (Unix seconds), ``sleep`` and ``rand`` are injectable. Failures are
+    refused. For a host matching ``cloud_hosts`` (LiveKit Cloud: ``*.livekit.cloud``), a
+    failed attempt that is tried again goes to the next region the server lists, unless
+    ``failover=False``. ``clock`` (Unix seconds), ``sleep`` and ``rand`` are injectable. Failures are
     :class:`~dispatch_client.TwirpError`; bad arguments ValueError, before anything is sent.
     """
 
