@@ -4,10 +4,14 @@
         async with server.connect() as dispatch:
             ...
 
+``LocalCloud(["us", "eu"])`` runs several such servers as regions sharing one state, with
+LiveKit Cloud's ``/settings/regions``, for failover tests.
+
 pytest users can enable ready-made fixtures with
 ``pytest_plugins = ["dispatch_client.testing.pytest_plugin"]`` (needs pytest-asyncio).
 """
 
+from ._cloud import LocalCloud, Outage
 from ._server import DEFAULT_API_KEY, MAX_BODY_BYTES, LocalDispatchServer
 from ._state import MAX_ATTRIBUTES_BYTES, MAX_DEPLOYMENT_BYTES, MAX_METADATA_BYTES
 from ._workers import SimulatedWorker, WorkerAnswer
@@ -18,7 +22,9 @@ __all__ = [
     "MAX_BODY_BYTES",
     "MAX_DEPLOYMENT_BYTES",
     "MAX_METADATA_BYTES",
+    "LocalCloud",
     "LocalDispatchServer",
+    "Outage",
     "SimulatedWorker",
     "WorkerAnswer",
 ]

@@ -77,6 +77,8 @@ class LocalDispatchServer:
     room timeouts; ``rng`` draws dispatch ids. ``max_body_bytes`` (none by default, as in
     v1.13.5) refuses larger bodies with a plain-text 413, as later releases do at 10 MiB.
     :meth:`close` gives requests in progress ``shutdown_timeout`` seconds, then cancels them.
+    ``store`` shares one state between servers (LocalCloud's regions); ``rng`` and
+    ``empty_timeout`` are then the store's.
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class LocalDispatchServer:
         shutdown_timeout: float = 1.0,
         empty_timeout: float | None = DEFAULT_EMPTY_TIMEOUT,
         not_running_wait: float = NOT_RUNNING_WAIT,
+        store: DispatchStore | None = None,
     ) -> None:
         self._api_key = require_text("api_key", api_key)
         if api_secret is None:
@@ -108,9 +111,10 @@ class LocalDispatchServer:
         if empty_timeout is not None:
             empty_timeout = require_seconds("empty_timeout", empty_timeout)
         self._not_running_wait = _non_negative("not_running_wait", not_running_wait)
-        self._store = DispatchStore(
-            clock=clock, rng=rng if rng is not None else random.Random(), empty_timeout=empty_timeout
-        )
+        if store is None:
+            rng = rng if rng is not None else random.Random()
+            store = DispatchStore(clock=clock, rng=rng, empty_timeout=empty_timeout)
+        self._store = store
         self._clock = clock
         self._tokens = TokenVerifier({self._api_key: self._api_secret}, clock=lambda: clock() / 1e9)
         self._runner: web.AppRunner | None = None
