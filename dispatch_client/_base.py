@@ -14,7 +14,7 @@ from typing import Self, Unpack
 
 import aiohttp
 
-from . import _codec
+from . import codec as _codec
 from ._auth import DEFAULT_TTL
 from ._ensure import Turns
 from ._generated.livekit import (
@@ -133,6 +133,7 @@ class ServiceBase:
     async def aclose(self) -> None:
         """Close the service (and the session it made); calls after it raise failed_precondition."""
         self._closed = True
+        await self._transport.aclose()
         if self._owned is not None:
             await self._owned.aclose()
 

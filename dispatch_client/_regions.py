@@ -110,6 +110,11 @@ class Regions:
         url = _http_url(base_url)
         return url is not None and self._allowed(url)
 
+    def known(self, base_url: str) -> bool:
+        """Whether a region list fetched for ``base_url``'s origin is kept, fresh or stale."""
+        base = _http_url(base_url)
+        return base is not None and str(base.origin()).lower() in self._cache
+
     async def origins(
         self, session: aiohttp.ClientSession, base_url: str, token: str, *, timeout: float
     ) -> list[str]:

@@ -14,17 +14,17 @@ import aiohttp
 import betterproto2
 from yarl import URL
 
-from . import _codec
+from . import codec as _codec
 from ._auth import Signer
-from ._bounded import DeadlinePassed, container_limit, decode_within
 from ._checks import require_positive_int, require_request_id, require_seconds
 from ._failover import Route
 from ._http import Reply, post, session_usable
 from ._redact import cut, not_a, redacted
-from ._regions import Regions
+from ._regions import FETCH_TIMEOUT, Regions
 from ._request import base_url, new_request_id, timeout_ms
 from ._retry import RetryPolicy, may_have_acted, retry_after, should_retry
 from ._version import __version__
+from .codec import DeadlinePassed, container_limit, decode_within
 from .errors import TwirpError, TwirpErrorCode, error_from_response
 
 __all__ = ["METHODS", "REQUEST_ID_HEADER", "SERVICE", "Find", "Transport"]
@@ -84,6 +84,7 @@ class Transport:
         # Region failover, for a LiveKit Cloud host only (see _failover).
         self._regions = regions if regions is not None and regions.applies(self._base) else None
         self._paths = {m: f"/twirp/{SERVICE}/{m}" for m in METHODS}
+        self._warming: asyncio.Task[list[str]] | None = None
         self._headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
@@ -157,9 +158,11 @@ class Transport:
                 if reply.status == 200:
                     self._log_attempt(method, attempt, "HTTP 200", loop.time() - started, request_id)
                     try:
-                        return await decode_within(
+                        result = await decode_within(
                             response_type, reply.body, deadline=deadline, limit=self._max_containers
                         )
+                        self._warm_up(session, token)
+                        return result
                     except _codec.DecodeError as e:
                         failure: _codec.DecodeError | None = e
                     except DeadlinePassed:
@@ -239,6 +242,22 @@ class Transport:
                 await route.next(session, token, deadline - loop.time())
                 logger.info("%s: attempt %d goes to %s", method, attempt + 1, route.origin or self._base)
             attempt += 1
+
+    def _warm_up(self, session: aiohttp.ClientSession, token: str) -> None:
+        """For a failover host with no region list yet, fetch one in the background after a
+        call succeeds: a later failure may find the configured host unable to give it."""
+        if self._regions is None or self._regions.known(self._base):
+            return
+        if self._warming is None or self._warming.done():
+            fetch = self._regions.origins(session, self._base, token, timeout=FETCH_TIMEOUT)
+            self._warming = asyncio.get_running_loop().create_task(fetch)
+
+    async def aclose(self) -> None:
+        """Stop a region fetch still running in the background."""
+        warming, self._warming = self._warming, None
+        if warming is not None and not warming.done():
+            warming.cancel()
+            await asyncio.gather(warming, return_exceptions=True)
 
     async def _attempt(
         self,
