@@ -30,8 +30,8 @@ from timing import decode_rows, encode_rows, memory_rows, paused, profile_decode
 
 from dispatch_client import AgentDispatchService, ListAgentDispatchRequest, ListAgentDispatchResponse
 from dispatch_client._auth import TokenSigner
-from dispatch_client._codec import encode
-from dispatch_client._structs import _Builder
+from dispatch_client.codec import encode
+from dispatch_client.codec.fast import TwinBuilder
 
 HERE = Path(__file__).resolve().parent
 IN_FLIGHT = 16
@@ -107,7 +107,7 @@ async def end_to_end_rows(url: str, rounds: int, seconds: float) -> tuple[list[R
             "Authorization": "Bearer " + TokenSigner(KEY, SECRET).token(LARGE_ROOM),
         }
 
-        twins = msgspec.json.Decoder(_Builder().build(ListAgentDispatchResponse)[0]).decode
+        twins = msgspec.json.Decoder(TwinBuilder().build(ListAgentDispatchResponse)[0]).decode
 
         async def raw_list(parse: Callable[[bytes], object]) -> object:
             async with floor_session.post(list_url, data=list_body, headers=list_headers) as resp:

@@ -19,7 +19,7 @@ from google.protobuf import json_format
 from livekit.protocol import agent_dispatch as pb
 
 from dispatch_client import ListAgentDispatchResponse
-from dispatch_client._codec import decode
+from dispatch_client.codec import decode
 
 
 def _status_bytes(field: str) -> int:

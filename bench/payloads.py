@@ -13,7 +13,7 @@ from livekit.protocol import agent_dispatch as pb_dispatch
 from livekit.protocol import models as pb_models
 
 from dispatch_client import AgentDispatch, CreateAgentDispatchRequest, ListAgentDispatchResponse
-from dispatch_client._codec import encode
+from dispatch_client.codec import encode
 
 SMALL_ROOM = "bench-n1"
 LARGE_ROOM = "bench-n100"  # the server answers the 100-dispatch list for this room

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import betterproto2
 
-from . import _codec
+from . import codec as _codec
 from ._generated.livekit import AgentDispatch, Job, JobRestartPolicy
 
 __all__ = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 import aiohttp
 import betterproto2
 
-from . import _codec
+from . import codec as _codec
 from .errors import TwirpError, TwirpErrorCode
 
 __all__ = ["REDACTED", "cut", "not_a", "redacted", "without_credentials"]

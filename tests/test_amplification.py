@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestServer
 from fake_livekit import API_KEY, API_SECRET
 
 from dispatch_client import AgentDispatchService, ListAgentDispatchResponse, TwirpError, TwirpErrorCode
-from dispatch_client._bounded import DeadlinePassed, check_containers, container_limit, decode_within
+from dispatch_client.codec import DeadlinePassed, check_containers, container_limit, decode_within
 from dispatch_client.service import DEFAULT_MAX_RESPONSE_BYTES
 
 TIMEOUT = 2.0

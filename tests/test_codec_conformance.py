@@ -20,9 +20,9 @@ from dispatch_client import (
     ParticipantInfo,
     ParticipantInfoKindDetail,
 )
-from dispatch_client._codec import DecodeError, decode, encode
-from dispatch_client._decoders import value_decoder
 from dispatch_client._generated import livekit as lk
+from dispatch_client.codec import DecodeError, decode, encode
+from dispatch_client.codec.values import value_decoder
 
 ALL_CASES = json.loads((FIXTURES / "accept_cases.json").read_text())
 # Cases for messages outside the dispatch service's closure (metrics, blobs) are not ours to read.
@@ -228,7 +228,7 @@ def test_plans_are_safe_to_build_from_many_threads() -> None:
     # A fresh interpreter, so that no plan exists yet when the threads start.
     probe = (
         "import sys, threading\n"
-        "from dispatch_client._codec import decode\n"
+        "from dispatch_client.codec import decode\n"
         "from dispatch_client import ListAgentDispatchResponse\n"
         "body = open(sys.argv[1], 'rb').read()\n"
         "barrier = threading.Barrier(16)\n"
@@ -252,7 +252,7 @@ def test_plans_are_safe_to_build_from_many_threads() -> None:
 @pytest.mark.parametrize("value", [10**400, -(10**400)])
 def test_an_integer_beyond_any_double_is_a_decode_error(proto_type: str, value: int) -> None:
     # No field of this schema is a float, and orjson reads such literals as doubles; msgspec,
-    # which parses what the general converter sees in the first tier, keeps them as ints.
+    # which parses what the general converter sees on the fast path, keeps them as ints.
     conv = value_decoder(proto_type, None, lambda cls: cls)
     with pytest.raises(DecodeError):
         conv(value)

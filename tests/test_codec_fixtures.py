@@ -27,8 +27,8 @@ from dispatch_client import (
     TrackSource,
     TrackType,
 )
-from dispatch_client._codec import decode, encode
 from dispatch_client._generated import livekit as lk
+from dispatch_client.codec import decode, encode
 
 CASES: list[tuple[str, type[Any], Any]] = [
     ("agent_dispatch_new", AgentDispatch, pb.AgentDispatch),

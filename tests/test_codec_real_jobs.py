@@ -13,7 +13,7 @@ import betterproto2
 import pytest
 
 from dispatch_client import JobStatus, JobType, ListAgentDispatchResponse
-from dispatch_client._codec import decode
+from dispatch_client.codec import decode
 
 FIXTURES = Path(__file__).parent / "fixtures" / "livekit-server-v1.13.5"
 MANIFEST = json.loads((FIXTURES / "jobs_manifest.json").read_text())

@@ -1,7 +1,7 @@
 """The bytes livekit-server v1.13.5 wrote (tests/fixtures/livekit-server-v1.13.5/), decoded and mapped.
 
 No server needed: tools/capture_livekit_fixtures.py recorded them. Each 200 body is decoded through
-``_codec.decode`` and compared value for value; each error body goes through ``error_from_response``.
+``codec.decode`` and compared value for value; each error body goes through ``error_from_response``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dispatch_client import (
     ListAgentDispatchResponse,
     TwirpErrorCode,
 )
-from dispatch_client._codec import decode
+from dispatch_client.codec import decode
 from dispatch_client.errors import error_from_response
 
 MANIFEST_DATA: dict[str, Any] = orjson.loads(MANIFEST.read_bytes())

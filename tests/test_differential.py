@@ -27,7 +27,7 @@ from differential_cases import CASES, SERVICE, Case, Req, claims
 from livekit_server import API_KEY, API_SECRET, RealServer, start, unique_room
 
 from dispatch_client import AgentDispatch, ListAgentDispatchResponse
-from dispatch_client._codec import encode
+from dispatch_client.codec import encode
 from dispatch_client.testing import LocalDispatchServer
 from dispatch_client.testing._state import ID_ALPHABET
 

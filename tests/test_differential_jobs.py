@@ -14,7 +14,7 @@ from livekit_server import API_KEY, API_SECRET, RealServer, unique_room
 
 import dispatch_client
 from dispatch_client import AgentDispatch, AgentDispatchService, CreateAgentDispatchRequest
-from dispatch_client._codec import encode
+from dispatch_client.codec import encode
 from dispatch_client.testing import LocalDispatchServer
 
 __all__ = ["agent_worker", "agent_worker_process"]  # the fixtures, imported for pytest

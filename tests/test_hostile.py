@@ -32,7 +32,7 @@ from dispatch_client import (
     TwirpError,
     TwirpErrorCode,
 )
-from dispatch_client._bounded import container_limit
+from dispatch_client.codec import container_limit
 
 CAP = 4096
 VALID = {

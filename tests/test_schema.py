@@ -15,7 +15,7 @@ from google.protobuf.descriptor import Descriptor, EnumDescriptor, ServiceDescri
 from grpc_tools import protoc
 from livekit.protocol import agent_dispatch
 
-from dispatch_client._codec import PROTO3_OPTIONAL_MESSAGES
+from dispatch_client.codec.plan import PROTO3_OPTIONAL_MESSAGES
 
 PROTO_DIR = Path(__file__).parent.parent / "proto"
 SERVICE = "livekit.AgentDispatchService"

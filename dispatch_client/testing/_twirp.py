@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeVar
 import betterproto2
 from aiohttp import web
 
-from .. import _codec
+from .. import codec as _codec
 from .._transport import METHODS, SERVICE
 from ..errors import TwirpError, TwirpErrorCode
 from . import _protobuf

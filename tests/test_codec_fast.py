@@ -1,12 +1,13 @@
-"""The msgspec tier of ``decode``: taken for what servers write, equal to the general decoder always.
+"""The fast path of ``decode``: taken for what servers write, equal to the general decoder always.
 
-``decode`` first parses a body with a msgspec struct per message class (dispatch_client/_structs)
-and falls back to the general path for any other form. Server output must never fall back; every
-other form must give exactly the general decoder's result or error.
+``decode`` first parses a body with a msgspec struct per message class (dispatch_client/codec/fast.py)
+and hands any other form to the general decoder (dispatch_client/codec/general.py). Server output
+must never fall back; every other form must give exactly the general decoder's result or error.
 """
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from typing import Any
@@ -24,13 +25,13 @@ from dispatch_client import (
     ListAgentDispatchResponse,
     Room,
 )
-from dispatch_client._codec import DecodeError, decode, encode
 from dispatch_client._generated import livekit as lk
-from dispatch_client._structs import FALLBACK, struct_decoder
+from dispatch_client.codec import GC_PAUSE_BYTES, DecodeError, decode, encode
+from dispatch_client.codec.fast import FALLBACK, struct_decoder
 
 
 def struct_tier(cls: type[Any], data: bytes) -> Any:
-    """The msgspec tier alone: raises one of FALLBACK where ``decode`` would fall back."""
+    """The fast path alone: raises one of FALLBACK where ``decode`` would fall back."""
     fast = struct_decoder(cls)
     assert fast is not None
     return fast(data)
@@ -59,11 +60,13 @@ def test_go_output_is_read_by_the_struct_tier(name: str, cls: type[Any]) -> None
     assert repr(got) == repr(expected)  # same enum members, same ints, same None/empty containers
 
 
-def test_objects_are_complete_messages() -> None:
-    d = struct_tier(AgentDispatch, (FIXTURES / "agent_dispatch_with_jobs.json").read_bytes())
+@pytest.mark.parametrize("name", ["agent_dispatch_new", "agent_dispatch_with_jobs"])
+def test_objects_are_complete_messages(name: str) -> None:
+    d = struct_tier(AgentDispatch, (FIXTURES / f"{name}.json").read_bytes())
     built = AgentDispatch(**{f: getattr(d, f) for f in AgentDispatch.__dataclass_fields__})
     assert vars(d) == vars(built)  # every attribute, _unknown_fields included
     assert AgentDispatch.parse(bytes(d)) == d
+    assert repr(d) == repr(built)
 
 
 def test_our_own_output_in_both_shapes_is_read_by_the_struct_tier() -> None:
@@ -194,13 +197,14 @@ def test_a_new_service_has_its_decoders_ready_before_the_first_call() -> None:
     code = """
 import asyncio
 import aiohttp
-from dispatch_client import AgentDispatchService, _structs
+from dispatch_client import AgentDispatchService
+from dispatch_client.codec import fast
 
 async def main():
     async with aiohttp.ClientSession() as session:
-        before = len(_structs._DECODERS)
+        before = len(fast._DECODERS)
         AgentDispatchService(session, "http://127.0.0.1:9", "key", "a-secret-of-thirty-two-bytes-0123")
-        ready = sorted(c.__name__ for c, d in _structs._DECODERS.items() if d is not None)
+        ready = sorted(c.__name__ for c, d in fast._DECODERS.items() if d is not None)
         print(before, *ready)
 
 asyncio.run(main())
@@ -215,3 +219,112 @@ asyncio.run(main())
         "ListAgentDispatchRequest",
         "ListAgentDispatchResponse",
     }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"status": "JS_RUNNING", "startedAt": "5"}',  # camelCase
+        b'{"started_at": 5}',  # int64 as a number
+        b'{"started_at": "-5"}',  # negative
+        b'{"started_at": "9000000000000000000"}',  # 19 digits, still in range
+        b'{"started_at": "9223372036854775807"}',  # the maximum
+        b'{"started_at": "1e3"}',  # exponent form
+        b'{"status": 2}',  # enum as a number
+        b'{"status": 99}',  # a number with no name
+        b'{"status": "JS_FROM_THE_FUTURE"}',  # an unknown name
+        b'{"status": null, "error": null, "started_at": null}',
+        b'{"future_field": {"x": [1, 2]}, "error": "e"}',  # unknown key
+        b"{}",
+    ],
+)
+def test_every_form_reads_as_the_general_decoder_reads_it(body: bytes) -> None:
+    assert decode(JobState, body) == general(JobState, body)
+
+
+@pytest.mark.parametrize(
+    ("cls", "body"),
+    [
+        (JobState, b'{"started_at": "007"}'),
+        (JobState, b'{"started_at": "9223372036854775808"}'),
+        (JobState, b'{"started_at": "\xd9\xa3"}'),  # an Arabic-Indic digit: isdigit() says yes
+        (JobState, b'{"started_at": " 5"}'),
+        (JobState, b'{"error": 5}'),
+        (JobState, b'{"status": true}'),
+        (JobState, b'{"error": "a", "error_": 1, "started_at": "x"}'),
+        (Room, b'{"version": []}'),
+        (Room, b'{"enabled_codecs": {"mime": {}}}'),
+        (Room, b'{"enabled_codecs": "ab"}'),
+        (Room, b'{"enabled_codecs": [null]}'),
+        (Room, b'{"enabled_codecs": [{"mime": 1}]}'),
+        (Room, b'{"max_participants": 4294967296}'),
+        (Room, b'{"max_participants": -1}'),
+        (AgentDispatch, b'{"state": {"jobs": [{"state": {"status": "JS_RUNNING", "updated_at": "x"}}]}}'),
+        (AgentDispatch, b'{"agent_name": "a", "agentName": "b"}'),
+        (AgentDispatch, b"[]"),
+        (AgentDispatch, b'{"attributes": {"a": 1}}'),
+        (AgentDispatch, b'{"attributes": {"a": "x", "b": null}}'),
+        (AgentDispatch, b'{"attributes": ["a"]}'),
+        (lk.DataTrackInfo, b'{"schema": {}, "frame_encoding": {}, "sid": 1}'),
+        (lk.DataTrackFrameEncoding, b'{"well_known": "WELL_KNOWN_FRAME_ENCODING_CDR", "custom": "x"}'),
+    ],
+)
+def test_errors_are_the_general_decoders_errors(cls: type[Any], body: bytes) -> None:
+    assert_same_decode_error(cls, body)
+
+
+def test_oneof_members_on_the_fast_path() -> None:
+    one = struct_tier(lk.DataTrackFrameEncoding, b'{"custom": "x"}')
+    assert (one.custom, one.well_known) == ("x", None)
+    # A null member is not set, so the other may be.
+    both = struct_tier(lk.DataTrackFrameEncoding, b'{"well_known": null, "custom": "x"}')
+    assert (both.custom, both.well_known) == ("x", None)
+    # So is a member whose enum name this schema does not know.
+    future = b'{"well_known": "WELL_KNOWN_FRAME_ENCODING_FUTURE", "custom": "x"}'
+    assert struct_tier(lk.DataTrackFrameEncoding, future) == general(lk.DataTrackFrameEncoding, future)
+
+
+def test_unknown_enum_name_reads_as_default_on_the_fast_path() -> None:
+    state = struct_tier(JobState, b'{"status": "JS_FROM_THE_FUTURE", "error": "e"}')
+    assert state.status is JobStatus.JS_PENDING
+    assert state.error == "e"
+
+
+@pytest.mark.parametrize(("old", "new"), [("worker_id", "future_field"), ("worker_id", "workerId")])
+def test_as_many_keys_as_fields_but_not_the_same_ones(old: str, new: str) -> None:
+    state = JobState(status=JobStatus.JS_RUNNING, started_at=5, worker_id="w", agent_id="a")
+    full = orjson.loads(encode(state, emit_unpopulated=True))
+    assert len(full) == len(JobState.__dataclass_fields__)
+    renamed = orjson.dumps({new if k == old else k: v for k, v in full.items()})
+    assert decode(JobState, renamed) == general(JobState, renamed)
+    assert decode(JobState, renamed).worker_id == ("" if new == "future_field" else "w")
+
+
+def test_garbage_collector_is_paused_for_large_bodies_only_and_resumed() -> None:
+    big = encode(ListAgentDispatchResponse(agent_dispatches=[full_dispatch()] * 20))
+    assert len(big) >= GC_PAUSE_BYTES
+
+    def collections() -> int:
+        return int(gc.get_stats()[0]["collections"])
+
+    assert gc.isenabled()
+    # The same work without the pause does run the collector...
+    before = collections()
+    general(ListAgentDispatchResponse, big)
+    assert collections() > before
+    # ...while decode() does not, and leaves it running.
+    before = collections()
+    assert len(decode(ListAgentDispatchResponse, big).agent_dispatches) == 20
+    assert collections() == before
+    assert gc.isenabled()
+    # A failure resumes it too.
+    with pytest.raises(DecodeError):
+        decode(ListAgentDispatchResponse, big[:-1])
+    assert gc.isenabled()
+    # A collector the caller turned off stays off.
+    gc.disable()
+    try:
+        decode(ListAgentDispatchResponse, big)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -1,4 +1,4 @@
-"""Decoders from proto3 JSON values to Python values, one per field kind.
+"""The general decoder's converters from proto3 JSON values to Python values, one per field kind.
 
 A decoder takes a parsed JSON value (never null: the caller handles null) and returns the
 Python value, or SKIP for "leave the field at its default".
@@ -16,28 +16,24 @@ from typing import Any
 
 import betterproto2
 
+from .errors import DecodeError
+from .plan import INT_RANGES
+
+__all__ = [
+    "SKIP",
+    "Conv",
+    "enum_names",
+    "map_decoder",
+    "map_key_decoder",
+    "repeated_decoder",
+    "value_decoder",
+]
+
 Conv = Callable[[Any], Any]
-
-
-class DecodeError(ValueError):
-    """JSON that is not a valid encoding of the expected message."""
 
 
 SKIP: Any = object()  # a decoder's answer for "leave this field at its default"
 
-INT_RANGES = {
-    "int32": (-(2**31), 2**31 - 1),
-    "sint32": (-(2**31), 2**31 - 1),
-    "sfixed32": (-(2**31), 2**31 - 1),
-    "uint32": (0, 2**32 - 1),
-    "fixed32": (0, 2**32 - 1),
-    "int64": (-(2**63), 2**63 - 1),
-    "sint64": (-(2**63), 2**63 - 1),
-    "sfixed64": (-(2**63), 2**63 - 1),
-    "uint64": (0, 2**64 - 1),
-    "fixed64": (0, 2**64 - 1),
-}
-INT64_TYPES = {"int64", "sint64", "sfixed64", "uint64", "fixed64"}
 _PLAIN_INT = re.compile(r"-?(0|[1-9][0-9]*)")
 _JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}

@@ -14,7 +14,7 @@ _resume = False  # whether the collector ran when the first pause began
 
 def pause() -> None:
     """Turn the collector off until the matching ``resume()``. Counted, so that decodes in two
-    threads (see ``_bounded``) do not turn it back on under each other. Nothing is allocated
+    threads (see ``bounds``) do not turn it back on under each other. Nothing is allocated
     before the collector is off: an allocation could start the very collection being avoided."""
     global _pausers, _resume
     with _LOCK:

@@ -1,16 +1,19 @@
-"""The first decoder a body meets: msgspec parses and type-checks it in C, per message class.
+"""The fast path: msgspec parses and type-checks a body in C, for the form servers write.
 
 A server writes one form of proto3 JSON: proto field names and values of the canonical
 JSON type. For that form each message class gets a ``msgspec.Struct`` twin (built once,
-from the same field list as the other decoders) that checks every value's JSON type and
-integer range while parsing, ignores unknown keys and leaves absent keys at their default,
-and a straight-line function, compiled once, that turns the twin into the betterproto2
-message: enum names looked up, int64 strings read, nested messages converted.
+from the class's plan, ``plan``) that checks every value's JSON type and integer range while
+parsing, ignores unknown keys and leaves absent keys at their default, and a straight-line
+function, compiled once, that turns the twin into the betterproto2 message without the
+dataclass ``__init__``: enum names looked up, int64 strings read, nested messages converted.
+Values msgspec cannot check fully (floats, bytes, maps other than string to string, repeated
+int64) are kept as parsed and read by the general decoder's converter of that field.
 
 Anything outside that form (a camelCase key, an int64 written as a number, a null where a
 value belongs, an enum number, two members of a oneof, bytes that are not JSON at all...)
-raises one of :data:`FALLBACK`, and the caller decodes the body again the general way, which gives
-the result or the error it always gave. The tests check that both ways agree.
+raises one of :data:`FALLBACK`, and the caller decodes the body again with the general
+decoder (``general``), which gives the result or the error it always gave. The tests check
+that both ways agree.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from typing import Annotated, Any
 import betterproto2
 import msgspec
 
-from ._decoders import INT64_TYPES, INT_RANGES, DecodeError, enum_names
-from ._fastpath import general_field, plain_int64
+from .errors import DecodeError
+from .general import field_decoder
+from .plan import INT64_TYPES, INT_RANGES, plan_of
+from .values import enum_names
 
-__all__ = ["FALLBACK", "Fallback", "struct_decoder"]
+__all__ = ["FALLBACK", "Fallback", "TwinBuilder", "struct_decoder"]
 
 _ids = itertools.count()
 
@@ -64,11 +69,25 @@ def _scalar(proto_type: str) -> Any:
     return None
 
 
+def plain_int64(proto_type: str) -> str:
+    """A condition on a str ``v``: an int64-family value in its plain form, in range.
+
+    ASCII digits without a leading zero are in range when there are fewer of them than in
+    the maximum, or as many and they sort no higher. Anything else ("007", "-5", "1e3",
+    " 5", "5\\n", a digit outside ASCII) is left to the general converter.
+    """
+    top = str(INT_RANGES[proto_type][1])
+    return (
+        "v.isascii() and v.isdigit() and (v[0] != '0' or v == '0')"
+        f" and ((k := len(v)) < {len(top)} or k == {len(top)} and v <= {top!r})"
+    )
+
+
 def _list_of(item: Any) -> Any:
     return list.__class_getitem__(item)
 
 
-class _Builder:
+class TwinBuilder:
     """Builds the struct and the converter of each message class reachable from a root."""
 
     def __init__(self) -> None:
@@ -82,8 +101,6 @@ class _Builder:
         if cls in self.building:
             raise _Cyclic(cls.__name__)
         self.building.add(cls)
-        from ._codec import plan_of
-
         plan = plan_of(cls)
         specs: list[Any] = []
         ns: dict[str, Any] = {"new": object.__new__, "cls": cls, "Fallback": Fallback}
@@ -115,11 +132,11 @@ class _Builder:
             elif kind in INT64_TYPES and not f.repeated:
                 # The plain form is read here; any other string goes to the general converter,
                 # which reads it or raises.
-                ns[f"G{n}"] = general_field(f)
+                ns[f"G{n}"] = field_decoder(f)
                 value = f"int(v) if {plain_int64(kind)} else G{n}(v)"
                 py = scalar
             else:  # float, bytes, other maps, repeated int64: JSON as parsed, converted the general way
-                ns[f"G{n}"] = general_field(f)
+                ns[f"G{n}"] = field_decoder(f)
                 specs.append((f"f{n}", Any, msgspec.field(default=None, name=f.key)))
                 lines.append(f"    m.{attr} = G{n}({v})")
                 continue
@@ -137,8 +154,7 @@ class _Builder:
             lines.append(f"    v = {v}" if value != "v" else f"    m.{attr} = {v}")
             if value != "v":
                 lines.append(f"    m.{attr} = {value}")
-        keys = {f.key for f in plan.fields}
-        for alt in sorted(set(plan.decoders) - keys):
+        for alt in sorted(plan.alternate_keys):
             specs.append((f"alt{len(specs)}", _ABSENT_KEY, msgspec.field(default=0, name=alt)))
         for group in plan.oneofs:
             present = " + ".join(f"(m.{attr} is not None)" for attr in group)
@@ -155,7 +171,7 @@ class _Builder:
 
 
 _DECODERS: dict[type[betterproto2.Message], Callable[[bytes | str], Any] | None] = {}
-_BUILDER = _Builder()  # one for all roots, so that a message class gets one twin
+_BUILDER = TwinBuilder()  # one for all roots, so that a message class gets one twin
 _LOCK = threading.Lock()
 
 

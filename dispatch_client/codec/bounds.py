@@ -19,10 +19,17 @@ from typing import TypeVar
 
 import betterproto2
 
-from . import _codec
-from ._http import in_task
+from .decoder import decode
+from .errors import DecodeError
 
-__all__ = ["BYTES_PER_CONTAINER", "INLINE_CONTAINERS", "DeadlinePassed", "container_limit", "decode_within"]
+__all__ = [
+    "BYTES_PER_CONTAINER",
+    "INLINE_CONTAINERS",
+    "DeadlinePassed",
+    "check_containers",
+    "container_limit",
+    "decode_within",
+]
 
 M = TypeVar("M", bound=betterproto2.Message)
 
@@ -53,7 +60,7 @@ def check_containers(data: bytes, limit: int) -> None:
         return
     found = _quick_count(_STRING.sub(b'""', data))
     if found > limit:
-        raise _codec.DecodeError(
+        raise DecodeError(
             f"the answer holds {found} JSON objects and arrays, more than the {limit} allowed"
             " (see max_response_bytes)"
         )
@@ -61,14 +68,16 @@ def check_containers(data: bytes, limit: int) -> None:
 
 def _decode_checked(cls: type[M], data: bytes, limit: int) -> M:
     check_containers(data, limit)
-    return _codec.decode(cls, data)
+    return decode(cls, data)
 
 
 async def decode_within(cls: type[M], data: bytes, *, deadline: float, limit: int) -> M:
     """``data`` decoded into ``cls``; DecodeError as ``decode`` raises it, or DeadlinePassed."""
     if _quick_count(data) <= min(INLINE_CONTAINERS, limit):
-        return _codec.decode(cls, data)
-    task = in_task()
+        return decode(cls, data)
+    task = asyncio.current_task()
+    if task is None:
+        raise RuntimeError("dispatch_client calls must run inside an asyncio task")
     cancels = task.cancelling()
     scope = asyncio.timeout_at(deadline)
     try:

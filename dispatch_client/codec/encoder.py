@@ -1,4 +1,4 @@
-"""Encoders from Python values to proto3 JSON values, one per field kind.
+"""Messages to proto3 JSON bytes: an encoder per field, built once per class from its plan.
 
 They write what Go's protojson writes, so any proto3 JSON reader accepts the result. A value
 of the wrong type is a TypeError and one out of range a ValueError, never a malformed body.
@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import base64
 import math
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import betterproto2
+import orjson
 
-from ._decoders import INT64_TYPES, INT_RANGES, Conv
+from .plan import INT64_TYPES, INT_RANGES, Field, plan_of
+
+__all__ = ["encode"]
+
+Conv = Callable[[Any], Any]
 
 
 def _wrong(kind: str, v: Any) -> TypeError:
@@ -77,7 +84,7 @@ def _enum_encoder(enum_cls: type[betterproto2.Enum]) -> Conv:
     return enc
 
 
-def value_encoder(proto_type: str, py_type: Any, message: Conv) -> Conv:
+def _value_encoder(proto_type: str, py_type: Any, message: Conv) -> Conv:
     """The encoder of one (non-repeated) value; ``message`` encodes a nested message."""
     if proto_type == "message":
 
@@ -97,7 +104,7 @@ def value_encoder(proto_type: str, py_type: Any, message: Conv) -> Conv:
     return simple[proto_type]
 
 
-def map_key_encoder(proto_type: str) -> Conv:
+def _map_key_encoder(proto_type: str) -> Conv:
     """Map keys are JSON strings: integers and bools are spelled out."""
     if proto_type == "bool":
         return lambda k: "true" if _encode_bool(k) else "false"
@@ -107,7 +114,7 @@ def map_key_encoder(proto_type: str) -> Conv:
     return lambda k: str(enc(k))
 
 
-def repeated_encoder(elem: Conv) -> Conv:
+def _repeated_encoder(elem: Conv) -> Conv:
     def enc(items: Any) -> list[Any]:
         if not isinstance(items, (list, tuple)):
             raise _wrong("list", items)
@@ -116,7 +123,7 @@ def repeated_encoder(elem: Conv) -> Conv:
     return enc
 
 
-def map_encoder(key: Conv, value: Conv) -> Conv:
+def _map_encoder(key: Conv, value: Conv) -> Conv:
     def enc(items: Any) -> dict[str, Any]:
         if not isinstance(items, dict):
             raise _wrong("dict", items)
@@ -124,3 +131,80 @@ def map_encoder(key: Conv, value: Conv) -> Conv:
         return dict(sorted((key(k), value(v)) for k, v in items.items()))
 
     return enc
+
+
+def _field_encoder(f: Field, message: Conv) -> Conv:
+    if f.map_types is not None:
+        key, value = f.map_types
+        return _map_encoder(_map_key_encoder(key), _value_encoder(value, f.py_type, message))
+    enc = _value_encoder(f.proto_type, f.py_type, message)
+    return _repeated_encoder(enc) if f.repeated else enc
+
+
+class _ClassEncoder:
+    __slots__ = ("fields", "full_fields")
+
+    def __init__(self, cls: type[betterproto2.Message]) -> None:
+        fields = plan_of(cls).fields
+        # attribute, proto name, encoder, has presence
+        self.fields = [(f.attr, f.key, _field_encoder(f, _message), f.has_presence) for f in fields]
+        # attribute, proto name, encoder writing nested messages in full, null when unset
+        self.full_fields = [
+            (f.attr, f.key, _field_encoder(f, _full_message), f.null_when_unset) for f in fields
+        ]
+
+    def encode(self, msg: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for attr, key, enc, has_presence in self.fields:
+            value = getattr(msg, attr)
+            if value is None and not has_presence:
+                raise TypeError(f"{type(msg).__name__}.{attr} is None")
+            if value is None or (not has_presence and not value):
+                continue
+            out[key] = enc(value)
+        return out
+
+    def encode_full(self, msg: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for attr, key, enc, null_when_unset in self.full_fields:
+            value = getattr(msg, attr)
+            if value is not None:
+                out[key] = enc(value)
+            elif null_when_unset:
+                out[key] = None
+        return out
+
+
+_ENCODERS: dict[type[betterproto2.Message], _ClassEncoder] = {}
+_LOCK = threading.Lock()
+
+
+def _class_encoder(cls: type[betterproto2.Message]) -> _ClassEncoder:
+    found = _ENCODERS.get(cls)
+    if found is not None:
+        return found
+    with _LOCK:
+        found = _ENCODERS.get(cls)
+        if found is None:
+            found = _ENCODERS[cls] = _ClassEncoder(cls)
+        return found
+
+
+def _message(msg: betterproto2.Message) -> dict[str, Any]:
+    return _class_encoder(type(msg)).encode(msg)
+
+
+def _full_message(msg: betterproto2.Message) -> dict[str, Any]:
+    return _class_encoder(type(msg)).encode_full(msg)
+
+
+def encode(msg: betterproto2.Message, *, emit_unpopulated: bool = False) -> bytes:
+    """``msg`` as proto3 JSON bytes with proto field names, in declaration order.
+
+    Fields at their default are left out, as a Twirp client sends them; with
+    ``emit_unpopulated`` every field is written, as livekit-server answers (protojson's
+    ``EmitUnpopulated``): defaults as values, unset messages as ``null``.
+    """
+    if emit_unpopulated:
+        return orjson.dumps(_full_message(msg))
+    return orjson.dumps(_message(msg))
