@@ -97,6 +97,15 @@ def livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def closing_livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    """A second real livekit-server that closes an empty room 1 s after it started (300 s by default)."""
+    with start(
+        tmp_path_factory.mktemp("closing"), room={"empty_timeout": 1, "departure_timeout": 1}
+    ) as server:
+        yield server
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
     outcome = yield

@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 import time
 
+from cli_process import run_cli
 from livekit_server import RealServer, unique_room
-
-
-async def dispatch_client(livekit: RealServer, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "dispatch_client",
-        *args,
-        "--url",
-        livekit.url,
-        "--api-key",
-        livekit.api_key,
-        "--api-secret",
-        livekit.api_secret,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_no_worker_ends_at_the_wait_with_one_line(livekit: RealServer) -> None:
     room = unique_room("cli-wait")
     started = time.monotonic()
-    code, out, err = await dispatch_client(
+    code, out, err = await run_cli(
         livekit, "create", "--room", room, "--agent", "nobody-runs-this", "--wait", "1.5", "--json"
     )
     elapsed = time.monotonic() - started
@@ -47,6 +26,6 @@ async def test_no_worker_ends_at_the_wait_with_one_line(livekit: RealServer) -> 
 
 
 async def test_wait_takes_an_optional_number(livekit: RealServer) -> None:
-    code, _, err = await dispatch_client(livekit, "create", "--room", "r", "--agent", "a", "--wait", "0")
+    code, _, err = await run_cli(livekit, "create", "--room", "r", "--agent", "a", "--wait", "0")
     assert code == 2
     assert "--wait" in err

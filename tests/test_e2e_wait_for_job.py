@@ -7,13 +7,13 @@ the dispatch keeps that snapshot; a job the worker turned down shows as ended wi
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from agent_fixtures import AGENT_NAME, AgentWorker, agent_worker, agent_worker_process
-from livekit_server import RealServer, start, unique_room
+from cli_process import run_cli
+from livekit_server import RealServer, unique_room
 
 import dispatch_client
 from dispatch_client import (
@@ -97,17 +97,10 @@ async def test_a_dispatch_deleted_during_the_wait(svc: AgentDispatchService) -> 
     assert (err.value.code, err.value.wait_outcome) == (Code.NOT_FOUND, WaitOutcome.DISPATCH_DELETED)
 
 
-@pytest.fixture(scope="module")
-def closing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
-    """A real server that closes an empty room 1 s after it started."""
-    with start(
-        tmp_path_factory.mktemp("closing"), room={"empty_timeout": 1, "departure_timeout": 1}
-    ) as server:
-        yield server
-
-
-async def test_a_room_that_stops_during_the_wait(closing: RealServer) -> None:
-    async with dispatch_client.connect(closing.url, closing.api_key, closing.api_secret) as svc:
+async def test_a_room_that_stops_during_the_wait(closing_livekit: RealServer) -> None:
+    async with dispatch_client.connect(
+        closing_livekit.url, closing_livekit.api_key, closing_livekit.api_secret
+    ) as svc:
         dispatch_id, room = await create(svc, unique_room("nobody"))
         with pytest.raises(TwirpError) as err:
             await svc.wait_for_job(dispatch_id, room, timeout=20)
@@ -117,16 +110,9 @@ async def test_a_room_that_stops_during_the_wait(closing: RealServer) -> None:
 
 async def test_create_wait_prints_the_job(livekit: RealServer, agent_worker: AgentWorker) -> None:
     room = unique_room("cli-wait")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "dispatch_client", "create", "--room", room, "--agent", AGENT_NAME, "--wait", "15"),
-        *("--url", livekit.url, "--api-key", livekit.api_key, "--api-secret", livekit.api_secret),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    assert (proc.returncode, err.decode()) == (0, "")
-    lines = out.decode().splitlines()
+    code, out, err = await run_cli(livekit, "create", "--room", room, "--agent", AGENT_NAME, "--wait", "15")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
     assert any(line.startswith("waiting up to 15 s") for line in lines)
     assert "status       JS_RUNNING" in lines
     assert f"worker       {agent_worker.worker_id}" in lines

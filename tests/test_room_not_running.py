@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
 from fake_livekit import FakeLiveKit, answer
 from fault_proxy import Fault, FaultProxy
-from livekit_server import RealServer, start, unique_room
+from livekit_server import RealServer, unique_room
 from retrying import STEADY, Sleeps, make
 
 from dispatch_client import AgentDispatchService, CreateAgentDispatchRequest, TwirpError, TwirpErrorCode
@@ -91,28 +91,21 @@ async def test_against_the_real_server_the_call_ends_after_its_3_s(
     )
 
 
-@pytest.fixture(scope="module")
-def closing_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
-    """A real server that closes an empty room after 1 s (the default is 300 s)."""
-    with start(
-        tmp_path_factory.mktemp("closing"), room={"empty_timeout": 1, "departure_timeout": 1}
-    ) as server:
-        yield server
-
-
 async def test_a_room_that_closed_after_its_empty_timeout(
-    closing_server: RealServer, session: aiohttp.ClientSession
+    closing_livekit: RealServer, session: aiohttp.ClientSession
 ) -> None:
-    svc = AgentDispatchService(session, closing_server.url, closing_server.api_key, closing_server.api_secret)
+    svc = AgentDispatchService(
+        session, closing_livekit.url, closing_livekit.api_key, closing_livekit.api_secret
+    )
     room = unique_room("closes")
     await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room=room))
     assert len(await svc.list_dispatch(room)) == 2  # running: its dispatch and the server's default one
     closed = f'room closed\t{{"room": "{room}"'
     for _ in range(100):
-        if closed in closing_server.log():
+        if closed in closing_livekit.log():
             break
         await asyncio.sleep(0.05)
-    assert closed in closing_server.log()
+    assert closed in closing_livekit.log()
     with pytest.raises(TwirpError) as err:
         await svc.list_dispatch(room)
     assert err.value.room_not_running
