@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test run lint typecheck check-generated pytest generate bench venv clean livekit-server
+.PHONY: test run lint typecheck check-generated docs pytest generate bench venv clean livekit-server
 
 # The real livekit-server the end-to-end and differential tests run: a pinned release built from
 # the Go module proxy into a project-local cache, reused when present. Newer releases (v1.13.6 on)
@@ -15,7 +15,7 @@ LIVEKIT_DIR := .cache/livekit-server/$(LIVEKIT_VERSION)
 LIVEKIT_SERVER := $(LIVEKIT_DIR)/livekit-server
 export LIVEKIT_SERVER_BIN := $(abspath $(LIVEKIT_SERVER))
 
-test: lint typecheck check-generated pytest
+test: lint typecheck check-generated docs pytest
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,18 +26,28 @@ $(STAMP): requirements-dev.txt pyproject.toml
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check dispatch_client tests tools bench
-	$(BIN)/ruff format --check dispatch_client tests tools bench
+	$(BIN)/ruff check dispatch_client tests tools bench examples
+	$(BIN)/ruff format --check dispatch_client tests tools bench examples
 
 typecheck: $(STAMP)
 	# dispatch_client/_generated is generated/ seen through its installed name;
 	# the second run checks generated/ on its own.
 	$(BIN)/mypy dispatch_client tests tools
+	$(BIN)/mypy examples
 	$(BIN)/mypy bench
 	$(BIN)/mypy generated
 
 check-generated: $(STAMP)
 	$(BIN)/python tools/generate.py --check
+
+# The API reference of the public modules, as HTML under docs/api/ (not committed); a warning fails it.
+# tests/test_docs.py checks the pages' links and that every public name has a docstring.
+DOC_MODULES := dispatch_client dispatch_client.sync dispatch_client.errors dispatch_client.testing \
+	dispatch_client.testing.pytest_plugin
+
+docs: $(STAMP)
+	rm -rf docs/api
+	$(BIN)/python -W error -m pdoc --docformat restructuredtext --output-directory docs/api $(DOC_MODULES)
 
 pytest: $(STAMP) $(LIVEKIT_SERVER)
 	$(BIN)/pytest

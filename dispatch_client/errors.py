@@ -15,23 +15,41 @@ class TwirpErrorCode(str, enum.Enum):
     """Twirp v7 error codes; each value is the string used on the wire."""
 
     CANCELED = "canceled"
+    """The call was cancelled; livekit-server answers so when the caller's deadline ends first."""
     UNKNOWN = "unknown"
+    """An error the server did not classify; also any unmapped non-Twirp answer."""
     INVALID_ARGUMENT = "invalid_argument"
+    """The request was refused for a bad value (a deployment, metadata or attributes too big)."""
     MALFORMED = "malformed"
+    """The server could not decode the request body."""
     DEADLINE_EXCEEDED = "deadline_exceeded"
+    """The call's deadline ran out (``status`` is ``None`` when no answer came)."""
     NOT_FOUND = "not_found"
+    """No such dispatch (a delete of an unknown id)."""
     BAD_ROUTE = "bad_route"
+    """No such method at that URL; a 404 from something that is not a Twirp server."""
     ALREADY_EXISTS = "already_exists"
+    """What was to be made exists already."""
     PERMISSION_DENIED = "permission_denied"
+    """The credentials may not do this; a 403 from something that is not a Twirp server."""
     UNAUTHENTICATED = "unauthenticated"
+    """The token was not accepted (a wrong key or secret, an expired token, a missing grant)."""
     RESOURCE_EXHAUSTED = "resource_exhausted"
+    """Too many requests (a 429); retried, honouring ``Retry-After``."""
     FAILED_PRECONDITION = "failed_precondition"
+    """The client cannot make the call: closed, its session another loop's, or it would block a loop."""
     ABORTED = "aborted"
+    """The work was abandoned; what ``wait_for_job`` raises when the job failed (``JOB_FAILED``)."""
     OUT_OF_RANGE = "out_of_range"
+    """A value outside its range."""
     UNIMPLEMENTED = "unimplemented"
+    """The server does not implement the method."""
     INTERNAL = "internal"
+    """The server failed, or its answer could not be used (too big, not the expected message, a redirect)."""
     UNAVAILABLE = "unavailable"
+    """No usable answer: a connection or TLS failure, a 502/503/504, or a room that is not running."""
     DATALOSS = "dataloss"
+    """Unrecoverable data loss."""
 
     def __str__(self) -> str:
         return self.value
@@ -69,11 +87,16 @@ _BY_WIRE = {code.value: code for code in TwirpErrorCode}
 class WaitOutcome(str, enum.Enum):
     """Why ``wait_for_job`` ended without the job it waited for (``TwirpError.wait_outcome``)."""
 
-    NO_JOB = "no_job"  # the deadline passed and the dispatch had no job: no worker took it
-    JOB_PENDING = "job_pending"  # the deadline passed with a job still pending (``TwirpError.job``)
-    JOB_FAILED = "job_failed"  # the job failed, was cancelled or turned down; ``job.state.error``
-    DISPATCH_DELETED = "dispatch_deleted"  # the room no longer has the dispatch
-    ROOM_NOT_RUNNING = "room_not_running"  # the room closed (or never ran)
+    NO_JOB = "no_job"
+    """The deadline passed and the dispatch had no job: no worker took it (``deadline_exceeded``)."""
+    JOB_PENDING = "job_pending"
+    """The deadline passed with a job that had not reached the state waited for (``deadline_exceeded``)."""
+    JOB_FAILED = "job_failed"
+    """The job failed, was cancelled or turned down (``aborted``); ``job.state.error`` says why."""
+    DISPATCH_DELETED = "dispatch_deleted"
+    """The room no longer has the dispatch (``not_found``)."""
+    ROOM_NOT_RUNNING = "room_not_running"
+    """The room closed, or never ran (``unavailable``, with ``room_not_running`` set)."""
 
 
 class TwirpError(Exception):
@@ -84,18 +107,24 @@ class TwirpError(Exception):
     errors made from a non-Twirp response it holds ``http_error_from_intermediary``,
     ``status_code``, ``body`` and, for redirects, ``location``. ``outcome_unknown`` is true
     when the server may have done the call's work although the call failed: a create or
-    delete whose answer was lost, and that the call could not check (see README,
-    "Retries"). Repeating such a call blindly may do the work twice.
+    delete whose answer was lost, and that the call could not check (see docs/retries.md).
+    Repeating such a call blindly may do the work twice.
     """
 
     code: TwirpErrorCode
+    """The Twirp error code."""
     message: str
+    """The server's message, or what happened in plain words."""
     meta: dict[str, str]
+    """The error's string metadata (the server's, or that of a non-Twirp answer)."""
     status: int | None
+    """The HTTP status of the answer, or ``None`` when no answer came."""
     outcome_unknown: bool
-    # Set only on what ``wait_for_job`` raises: why it ended, and the job last seen (if any).
+    """True when a failed create or delete may have been done all the same: check before repeating it."""
     wait_outcome: WaitOutcome | None = None
+    """Set only on what ``wait_for_job`` raises: why it ended without the job."""
     job: Job | None = None
+    """Set only on what ``wait_for_job`` raises: the job last seen, if any."""
 
     def __init__(
         self,

@@ -9,6 +9,11 @@ LiveKit Cloud's ``/settings/regions``, for failover tests.
 
 pytest users can enable ready-made fixtures with
 ``pytest_plugins = ["dispatch_client.testing.pytest_plugin"]`` (needs pytest-asyncio).
+
+The limits the server checks, as livekit-server v1.13.5 does, in bytes: ``MAX_DEPLOYMENT_BYTES``
+(64), ``MAX_METADATA_BYTES`` (512 KiB) and ``MAX_ATTRIBUTES_BYTES`` (64 KiB); ``MAX_BODY_BYTES``
+(10 MiB) is the body limit of later releases, applied only with ``max_body_bytes=``.
+``DEFAULT_API_KEY`` (``"devkey"``) is the API key a server accepts unless given another.
 """
 
 from ._cloud import LocalCloud, Outage
