@@ -47,7 +47,8 @@ DOC_MODULES := dispatch_client dispatch_client.sync dispatch_client.errors dispa
 
 docs: $(STAMP)
 	rm -rf docs/api
-	$(BIN)/python -W error -m pdoc --docformat restructuredtext --output-directory docs/api $(DOC_MODULES)
+	$(BIN)/python -W error -m pdoc --docformat restructuredtext --template-directory docs/pdoc \
+		--output-directory docs/api $(DOC_MODULES)
 
 pytest: $(STAMP) $(LIVEKIT_SERVER)
 	$(BIN)/pytest
