@@ -29,7 +29,7 @@ from results import Row, machine, render, write_results
 from timing import decode_rows, encode_rows, memory_rows, paused, profile_decode, profile_text
 
 from dispatch_client import AgentDispatchService, ListAgentDispatchRequest, ListAgentDispatchResponse
-from dispatch_client._auth import TokenSigner
+from dispatch_client._auth.signer import TokenSigner
 from dispatch_client.codec import encode
 from dispatch_client.codec.fast import TwinBuilder
 

@@ -16,7 +16,7 @@ The messages and enums (``AgentDispatch``, ``CreateAgentDispatchRequest``, ``Job
 ``__version__`` is the package's version.
 """
 
-from ._connect import connect
+from ._client.connect import connect
 from ._generated.livekit import (
     AgentDispatch,
     AgentDispatchState,
@@ -58,7 +58,7 @@ from ._generated.livekit import (
     VideoLayerMode,
     VideoQuality,
 )
-from ._retry import RetryPolicy
+from ._transport.retry import RetryPolicy
 from ._version import __version__
 from .errors import TwirpError, TwirpErrorCode, WaitOutcome
 from .service import AgentDispatchService

@@ -1,4 +1,4 @@
-"""The one error type a call raises (how HTTP answers become it: _responses)."""
+"""The one error type a call raises (how HTTP answers become it: ``_transport.responses``)."""
 
 from __future__ import annotations
 
@@ -192,7 +192,3 @@ def _rebuild(
     outcome_unknown: bool = False,
 ) -> TwirpError:
     return TwirpError(code, message, meta=meta, status=status, outcome_unknown=outcome_unknown)
-
-
-# The mapping of HTTP answers to errors lives in _responses; imported here, where it always was.
-from ._responses import error_from_response as error_from_response  # noqa: E402

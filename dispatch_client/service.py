@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from ._base import DEFAULT_JOB_WAIT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_RETRY, DEFAULT_TIMEOUT, ServiceBase
 from ._checks import require_seconds, require_text
-from ._ensure import ensure_dispatch
+from ._client.base import (
+    DEFAULT_JOB_WAIT,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUT,
+    ServiceBase,
+)
+from ._client.ensure import ensure_dispatch
+from ._client.jobs import wait_for_job
+from ._client.recovery import made, still_there
 from ._generated.livekit import (
     AgentDispatch,
     CreateAgentDispatchRequest,
@@ -14,8 +22,6 @@ from ._generated.livekit import (
     ListAgentDispatchRequest,
     ListAgentDispatchResponse,
 )
-from ._jobs import wait_for_job
-from ._recovery import made, still_there
 
 __all__ = [
     "DEFAULT_JOB_WAIT",

@@ -25,8 +25,8 @@ from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
 from . import service as _async
+from ._client.settings import Options, from_environment
 from ._generated.livekit import AgentDispatch, CreateAgentDispatchRequest, Job, JobStatus
-from ._settings import Options, from_environment
 from .errors import TwirpError, TwirpErrorCode
 
 __all__ = ["AgentDispatchService"]

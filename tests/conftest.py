@@ -14,7 +14,8 @@ from fake_livekit import API_KEY, API_SECRET, FakeLiveKit
 from livekit_server import RUNNING, RealServer, start
 
 from dispatch_client import AgentDispatch, AgentDispatchService, ListAgentDispatchResponse, RetryPolicy
-from dispatch_client._codec import DecodeError, decode, plan_of
+from dispatch_client.codec import DecodeError, decode
+from dispatch_client.codec.general import object_decoder
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Bodies written by Go's protojson as livekit-server writes them, and the class each holds.
@@ -28,7 +29,7 @@ SERVER_OUTPUT: list[tuple[str, type[Any]]] = [
 
 def general_decode(cls: type[Any], data: bytes) -> Any:
     """The general decoder alone, which every faster tier of decode() must agree with."""
-    return plan_of(cls).decode(orjson.loads(data))
+    return object_decoder(cls).decode(orjson.loads(data))
 
 
 def assert_same_decode_error(cls: type[Any], data: bytes) -> None:

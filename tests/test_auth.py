@@ -6,7 +6,7 @@ import jwt
 import pytest
 from fake_livekit import API_KEY, API_SECRET
 
-from dispatch_client._auth import TokenSigner
+from dispatch_client._auth.signer import TokenSigner
 
 
 class Clock:

@@ -16,8 +16,8 @@ from click.testing import CliRunner, Result
 from fake_livekit import unused_port
 from local_helpers import KEY, SECRET, server_in_thread
 
-from dispatch_client._demo import run_demo
 from dispatch_client.cli import main
+from dispatch_client.cli.demo import run_demo
 from dispatch_client.testing import LocalDispatchServer
 
 SCRIPT = Path(sys.executable).with_name("dispatch-client")

@@ -23,8 +23,8 @@ from dispatch_client import (
     ListAgentDispatchResponse,
     TwirpErrorCode,
 )
+from dispatch_client._transport.responses import error_from_response
 from dispatch_client.codec import decode
-from dispatch_client.errors import error_from_response
 
 MANIFEST_DATA: dict[str, Any] = orjson.loads(MANIFEST.read_bytes())
 EXCHANGES: dict[str, dict[str, Any]] = MANIFEST_DATA["exchanges"]

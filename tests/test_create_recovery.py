@@ -25,7 +25,7 @@ from dispatch_client import (
     TwirpError,
     TwirpErrorCode,
 )
-from dispatch_client._recovery import made_for
+from dispatch_client._client.recovery import made_for
 
 REQ = CreateAgentDispatchRequest(
     agent_name="a", room="r", metadata="m", deployment="d", attributes={"k": "v"}

@@ -22,7 +22,7 @@ from dispatch_client import (
     TwirpError,
     TwirpErrorCode,
 )
-from dispatch_client._retry import retry_after
+from dispatch_client._transport.retry import retry_after
 
 T0 = 1_900_000_000.0
 EMPTY_LIST = answer(200, '{"agent_dispatches": []}', "application/json")

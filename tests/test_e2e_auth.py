@@ -11,7 +11,7 @@ from e2e_helpers import WRONG_SECRET, Answer, one_attempt, post, token
 from livekit_server import RealServer, unique_room
 
 from dispatch_client import AgentDispatchService, CreateAgentDispatchRequest, TwirpError, TwirpErrorCode
-from dispatch_client.errors import error_from_response
+from dispatch_client._transport.responses import error_from_response
 
 PLAIN = "text/plain; charset=utf-8"
 DENIED = b'{"code":"unauthenticated","msg":"permissions denied"}'

@@ -9,7 +9,7 @@ import pytest
 from local_helpers import KEY, SECRET, token
 
 from dispatch_client import AgentDispatchService, CreateAgentDispatchRequest, RetryPolicy, TwirpError
-from dispatch_client._regions import Regions
+from dispatch_client._transport.regions import Regions
 from dispatch_client.testing import LocalCloud, Outage
 
 REGIONS = ["us", "eu", "ap"]

@@ -28,7 +28,7 @@ STALLED_HEAD = (
 # A server that would wait a minute for a stalled request, run as `serve` runs it.
 PATIENT_SERVE = """
 import sys
-from dispatch_client._cli_local import serve_until_stopped
+from dispatch_client.cli.local import serve_until_stopped
 from dispatch_client.testing import LocalDispatchServer
 
 server = LocalDispatchServer(sys.argv[1], sys.argv[2], port=0, shutdown_timeout=60)

@@ -47,7 +47,12 @@ def test_wheel_holds_only_dispatch_client(wheel: Path) -> None:
         "dispatch_client/_generated/livekit/__init__.py",
         "dispatch_client/testing/__init__.py",
         "dispatch_client/testing/pytest_plugin.py",
-        "dispatch_client/cli.py",
+        "dispatch_client/cli/__init__.py",
+        "dispatch_client/cli/main.py",
+        "dispatch_client/codec/__init__.py",
+        "dispatch_client/_transport/call.py",
+        "dispatch_client/_client/base.py",
+        "dispatch_client/_auth/signer.py",
         "dispatch_client/__main__.py",
     ):
         assert required in names

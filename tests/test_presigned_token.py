@@ -17,7 +17,7 @@ from dispatch_client import (
     TwirpErrorCode,
     connect,
 )
-from dispatch_client._presigned import PresignedToken
+from dispatch_client._auth.presigned import PresignedToken
 
 
 def sign(server: RealServer, room: str, **changes: object) -> str:

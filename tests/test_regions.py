@@ -1,4 +1,4 @@
-"""Region discovery (dispatch_client._regions.Regions) against real local servers: parsing, filters,
+"""Region discovery (dispatch_client._transport.regions.Regions) against real local servers: parsing, filters,
 the cache on an injected clock, failures, timeouts, redirects, body caps, cancellation."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import trustme
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from dispatch_client._regions import FETCH_TIMEOUT, MAX_BODY_BYTES, Regions
+from dispatch_client._transport.regions import FETCH_TIMEOUT, MAX_BODY_BYTES, Regions
 
 TOKEN = "header.claims.signature"
 LOOPBACK = ("127.0.0.1",)

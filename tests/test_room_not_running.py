@@ -15,7 +15,7 @@ from livekit_server import RealServer, unique_room
 from retrying import STEADY, Sleeps, make
 
 from dispatch_client import AgentDispatchService, CreateAgentDispatchRequest, TwirpError, TwirpErrorCode
-from dispatch_client.errors import error_from_response
+from dispatch_client._transport.responses import error_from_response
 
 NOT_RUNNING = b'{"code":"unavailable","msg":"twirp error unknown: no response from servers"}'
 

@@ -18,7 +18,7 @@ from dispatch_client import (
     TwirpError,
     TwirpErrorCode,
 )
-from dispatch_client._redact import redacted
+from dispatch_client._transport.redact import redacted
 
 
 async def no_wait(seconds: float) -> None:

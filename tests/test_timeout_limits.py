@@ -11,7 +11,7 @@ from fake_livekit import API_KEY, API_SECRET, FakeLiveKit
 
 import dispatch_client
 from dispatch_client import AgentDispatchService, TwirpError, TwirpErrorCode
-from dispatch_client._request import timeout_ms
+from dispatch_client._transport.request import timeout_ms
 
 INT64_MAX = 2**63 - 1
 TOO_LONG = [1e9 + 1, 1e20, 1e306, sys.float_info.max, 10**308]

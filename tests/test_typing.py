@@ -60,7 +60,7 @@ EXPECTED = [
     "dispatch_client._generated.livekit.AgentDispatch | None",
     "dispatch_client._generated.livekit.AgentDispatch",
     "dispatch_client._generated.livekit.JobStatus",
-    "dispatch_client._retry.RetryPolicy",
+    "dispatch_client._transport.retry.RetryPolicy",
     "dispatch_client.service.AgentDispatchService",
     "list[dispatch_client._generated.livekit.AgentDispatch]",
     "dispatch_client.errors.TwirpErrorCode",

@@ -160,6 +160,7 @@ class LocalCloud:
         return self._first.add_worker(agent_name, delay=delay, answer=answer)
 
     def remove_worker(self, worker: SimulatedWorker) -> bool:
+        """Unregister a worker of the cloud; False when it was not registered."""
         return self._first.remove_worker(worker)
 
     async def start(self) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .._transport import SERVICE
+from .._transport.call import SERVICE
 
 __all__ = [
     "SERVICE_PATH",

@@ -25,7 +25,7 @@ from .._generated.livekit import (
     ListAgentDispatchRequest,
     ListAgentDispatchResponse,
 )
-from .._retry import RetryPolicy
+from .._transport.retry import RetryPolicy
 from ..errors import TwirpError, TwirpErrorCode
 from ..service import DEFAULT_RETRY, DEFAULT_TIMEOUT, AgentDispatchService
 from . import _routes, _twirp

@@ -15,7 +15,7 @@ import betterproto2
 from aiohttp import web
 
 from .. import codec as _codec
-from .._transport import METHODS, SERVICE
+from .._transport.call import METHODS, SERVICE
 from ..errors import TwirpError, TwirpErrorCode
 from . import _protobuf
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import click
 
-from . import _cli_output as out
-from ._cli_common import call, connection_options, json_option, settings
-from ._cli_local import demo, serve
-from ._generated.livekit import CreateAgentDispatchRequest, ListAgentDispatchResponse
-from ._version import __version__
-from .errors import TwirpError, TwirpErrorCode
-from .service import DEFAULT_JOB_WAIT
+from .._generated.livekit import CreateAgentDispatchRequest, ListAgentDispatchResponse
+from .._version import __version__
+from ..errors import TwirpError, TwirpErrorCode
+from ..service import DEFAULT_JOB_WAIT
+from . import output as out
+from .common import call, connection_options, json_option, settings
+from .local import demo, serve
 
 __all__ = ["main"]
 

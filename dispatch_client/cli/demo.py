@@ -9,15 +9,15 @@ from typing import Any
 import betterproto2
 import orjson
 
-from . import _cli_output as out
-from ._generated.livekit import (
+from .._generated.livekit import (
     AgentDispatch,
     CreateAgentDispatchRequest,
     JobRestartPolicy,
     ListAgentDispatchResponse,
 )
-from .errors import TwirpError, TwirpErrorCode
-from .service import AgentDispatchService
+from ..errors import TwirpError, TwirpErrorCode
+from ..service import AgentDispatchService
+from . import output as out
 
 __all__ = ["DEMO_ROOM", "run_demo"]
 

@@ -14,8 +14,8 @@ import io
 import aiohttp
 from yarl import URL
 
-from ._redact import without_credentials
-from .errors import TwirpError, TwirpErrorCode
+from ..errors import TwirpError, TwirpErrorCode
+from .redact import without_credentials
 
 __all__ = ["Reply", "in_task", "post", "session_usable"]
 

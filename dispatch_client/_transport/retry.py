@@ -8,8 +8,8 @@ import math
 
 import aiohttp
 
-from ._checks import require_positive_int
-from .errors import TwirpError, TwirpErrorCode
+from .._checks import require_positive_int
+from ..errors import TwirpError, TwirpErrorCode
 
 __all__ = ["RetryPolicy", "may_have_acted", "retry_after", "should_retry"]
 

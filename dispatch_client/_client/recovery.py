@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from ._generated.livekit import AgentDispatch, CreateAgentDispatchRequest
-from ._transport import Find
-from .errors import TwirpError, TwirpErrorCode
+from .._generated.livekit import AgentDispatch, CreateAgentDispatchRequest
+from .._transport.call import Find
+from ..errors import TwirpError, TwirpErrorCode
 
 __all__ = ["made", "made_for", "still_there"]
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import betterproto2
 
-from . import codec as _codec
-from ._generated.livekit import AgentDispatch, Job, JobRestartPolicy
+from .. import codec as _codec
+from .._generated.livekit import AgentDispatch, Job, JobRestartPolicy
 
 __all__ = [
     "RESTART_POLICIES",

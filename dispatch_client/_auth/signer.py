@@ -10,7 +10,7 @@ from typing import Protocol
 
 import jwt
 
-from ._checks import require_credential, require_seconds
+from .._checks import require_credential, require_seconds
 
 __all__ = ["Signer", "TokenSigner"]
 

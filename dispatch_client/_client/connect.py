@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Unpack
 
-from ._settings import Options
-from .service import AgentDispatchService
+from ..service import AgentDispatchService
+from .settings import Options
 
 __all__ = ["connect"]
 

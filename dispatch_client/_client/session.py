@@ -9,7 +9,7 @@ import warnings
 
 import aiohttp
 
-from .errors import TwirpError, TwirpErrorCode
+from ..errors import TwirpError, TwirpErrorCode
 
 __all__ = ["OwnedSession", "tls_context"]
 

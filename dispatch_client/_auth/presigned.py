@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Callable
 
-from ._checks import require_credential
+from .._checks import require_credential
 
 __all__ = ["PresignedToken"]
 

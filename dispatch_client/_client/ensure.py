@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from ._generated.livekit import AgentDispatch, CreateAgentDispatchRequest
-from .errors import TwirpError, TwirpErrorCode
+from .._generated.livekit import AgentDispatch, CreateAgentDispatchRequest
+from ..errors import TwirpError, TwirpErrorCode
 
 __all__ = ["Turns", "ensure_dispatch", "existing"]
 

@@ -14,22 +14,22 @@ from typing import Self, Unpack
 
 import aiohttp
 
-from . import codec as _codec
-from ._auth import DEFAULT_TTL
-from ._ensure import Turns
-from ._generated.livekit import (
+from .. import codec as _codec
+from .._auth.signer import DEFAULT_TTL
+from .._generated.livekit import (
     AgentDispatch,
     CreateAgentDispatchRequest,
     DeleteAgentDispatchRequest,
     ListAgentDispatchRequest,
     ListAgentDispatchResponse,
 )
-from ._regions import DEFAULT_HOSTS
-from ._retry import RetryPolicy
-from ._session import OwnedSession, tls_context
-from ._settings import Options, from_environment, regions_for, signer_for
-from ._transport import Transport
-from .errors import TwirpError, TwirpErrorCode
+from .._transport.call import Transport
+from .._transport.regions import DEFAULT_HOSTS
+from .._transport.retry import RetryPolicy
+from ..errors import TwirpError, TwirpErrorCode
+from .ensure import Turns
+from .session import OwnedSession, tls_context
+from .settings import Options, from_environment, regions_for, signer_for
 
 __all__ = [
     "DEFAULT_JOB_WAIT",

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from ssl import SSLContext
 from typing import TypedDict
 
-from ._auth import Signer, TokenSigner
-from ._checks import require_text
-from ._presigned import PresignedToken
-from ._regions import Regions
-from ._retry import RetryPolicy
+from .._auth.presigned import PresignedToken
+from .._auth.signer import Signer, TokenSigner
+from .._checks import require_text
+from .._transport.regions import Regions
+from .._transport.retry import RetryPolicy
 
 __all__ = ["Options", "from_environment", "regions_for", "signer_for"]
 

@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 import click
 
-from ._connect import connect
-from .errors import TwirpError
-from .service import DEFAULT_TIMEOUT, AgentDispatchService
+from .._client.connect import connect
+from ..errors import TwirpError
+from ..service import DEFAULT_TIMEOUT, AgentDispatchService
 
 __all__ = [
     "DEV_SECRET",

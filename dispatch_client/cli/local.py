@@ -9,10 +9,10 @@ import signal
 import click
 import orjson
 
-from ._cli_common import DEV_SECRET, Settings, announce_json_option, connection_options, json_option, run
-from ._connect import connect
-from ._demo import DEMO_ROOM, run_demo
-from .testing import DEFAULT_API_KEY, LocalDispatchServer
+from .._client.connect import connect
+from ..testing import DEFAULT_API_KEY, LocalDispatchServer
+from .common import DEV_SECRET, Settings, announce_json_option, connection_options, json_option, run
+from .demo import DEMO_ROOM, run_demo
 
 __all__ = ["DEV_SECRET", "HINT", "demo", "serve", "serve_until_stopped"]
 

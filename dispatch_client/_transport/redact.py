@@ -9,8 +9,8 @@ from __future__ import annotations
 import aiohttp
 import betterproto2
 
-from . import codec as _codec
-from .errors import TwirpError, TwirpErrorCode
+from .. import codec as _codec
+from ..errors import TwirpError, TwirpErrorCode
 
 __all__ = ["REDACTED", "cut", "not_a", "redacted", "without_credentials"]
 

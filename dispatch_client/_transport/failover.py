@@ -6,7 +6,7 @@ from __future__ import annotations
 import aiohttp
 from yarl import URL
 
-from ._regions import Regions
+from .regions import Regions
 
 __all__ = ["Route"]
 
@@ -14,7 +14,7 @@ __all__ = ["Route"]
 class Route:
     """The target of one call's attempts; :meth:`next` moves it to a region not tried yet.
 
-    Regions come from :class:`~dispatch_client._regions.Regions` (fetched with the call's token
+    Regions come from :class:`~dispatch_client._transport.regions.Regions` (fetched with the call's token
     from the configured host, kept to the configured host patterns). Once every region has
     been tried, the attempts go round again from the configured URL.
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from .errors import _BY_WIRE, TwirpError, TwirpErrorCode
+from ..errors import _BY_WIRE, TwirpError, TwirpErrorCode
 
 __all__ = ["MAX_KEY", "MAX_META", "MAX_TEXT", "error_from_response"]
 

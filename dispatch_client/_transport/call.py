@@ -14,18 +14,19 @@ import aiohttp
 import betterproto2
 from yarl import URL
 
-from . import codec as _codec
-from ._auth import Signer
-from ._checks import require_positive_int, require_request_id, require_seconds
-from ._failover import Route
-from ._http import Reply, post, session_usable
-from ._redact import cut, not_a, redacted
-from ._regions import FETCH_TIMEOUT, Regions
-from ._request import base_url, new_request_id, timeout_ms
-from ._retry import RetryPolicy, may_have_acted, retry_after, should_retry
-from ._version import __version__
-from .codec import DeadlinePassed, container_limit, decode_within
-from .errors import TwirpError, TwirpErrorCode, error_from_response
+from .. import codec as _codec
+from .._auth.signer import Signer
+from .._checks import require_positive_int, require_request_id, require_seconds
+from .._version import __version__
+from ..codec import DeadlinePassed, container_limit, decode_within
+from ..errors import TwirpError, TwirpErrorCode
+from .failover import Route
+from .http import Reply, post, session_usable
+from .redact import cut, not_a, redacted
+from .regions import FETCH_TIMEOUT, Regions
+from .request import base_url, new_request_id, timeout_ms
+from .responses import error_from_response
+from .retry import RetryPolicy, may_have_acted, retry_after, should_retry
 
 __all__ = ["METHODS", "REQUEST_ID_HEADER", "SERVICE", "Find", "Transport"]
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from ._checks import require_seconds, require_text
-from ._generated.livekit import AgentDispatch, Job, JobStatus
-from ._retry import should_retry
-from .errors import TwirpError, TwirpErrorCode, WaitOutcome
+from .._checks import require_seconds, require_text
+from .._generated.livekit import AgentDispatch, Job, JobStatus
+from .._transport.retry import should_retry
+from ..errors import TwirpError, TwirpErrorCode, WaitOutcome
 
 __all__ = ["POLL_FIRST", "POLL_MAX", "wait_for_job"]
 
