@@ -54,7 +54,7 @@ class AgentDispatchService(ServiceBase):
         """Dispatch ``req.agent_name`` to ``req.room``; returns the new dispatch.
 
         Never sent again blindly: after a failure that may follow the server's work, the room
-        is listed for the dispatch the failed attempt made (README, "Retries"); when that
+        is listed for the dispatch the failed attempt made (docs/retries.md); when that
         cannot be checked, the error has ``outcome_unknown`` set.
         """
         if not isinstance(req, CreateAgentDispatchRequest):
@@ -77,7 +77,7 @@ class AgentDispatchService(ServiceBase):
 
         Calls of one service for the same room, agent and deployment take turns, so they
         leave one such dispatch (the oldest is returned if there are several); another
-        process can still make its own at the same time (README). ``timeout``: the whole call.
+        process can still make its own at the same time (docs/jobs.md). ``timeout``: the whole call.
         """
         if not isinstance(req, CreateAgentDispatchRequest):
             raise ValueError(f"req must be a CreateAgentDispatchRequest, got {type(req).__name__}")
@@ -97,7 +97,7 @@ class AgentDispatchService(ServiceBase):
 
         Any other ending within ``timeout`` is a TwirpError with ``wait_outcome`` (a
         :class:`WaitOutcome`) and ``job`` (the job last seen) set; a poll that fails for a
-        passing reason is tried again and never counts as "no agent" (README, "Jobs").
+        passing reason is tried again and never counts as "no agent" (docs/jobs.md).
         """
         return await wait_for_job(
             self.get_dispatch, dispatch_id, room_name, until, timeout, sleep=self._sleep, rand=self._rand

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import platform
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -17,15 +16,22 @@ from yarl import URL
 from .. import codec as _codec
 from .._auth.signer import Signer
 from .._checks import require_positive_int, require_request_id, require_seconds
-from .._version import __version__
-from ..codec import DeadlinePassed, container_limit, decode_within
+from ..codec import container_limit
 from ..errors import TwirpError, TwirpErrorCode
-from .failover import Route
+from .failover import Failover
 from .http import Reply, post, session_usable
-from .redact import cut, not_a, redacted
-from .regions import FETCH_TIMEOUT, Regions
-from .request import base_url, new_request_id, timeout_ms
-from .responses import error_from_response
+from .redact import cut, redacted
+from .regions import Regions
+from .request import (
+    CONSTANT_HEADERS,
+    METHODS,
+    REQUEST_ID_HEADER,
+    SERVICE,
+    base_url,
+    new_request_id,
+    timeout_ms,
+)
+from .responses import decode_answer, error_from_response
 from .retry import RetryPolicy, may_have_acted, retry_after, should_retry
 
 __all__ = ["METHODS", "REQUEST_ID_HEADER", "SERVICE", "Find", "Transport"]
@@ -35,10 +41,6 @@ M = TypeVar("M", bound=betterproto2.Message)
 Find = Callable[[float, str], Awaitable[M | None]]
 logger = logging.getLogger("dispatch_client")
 
-SERVICE = "livekit.AgentDispatchService"
-REQUEST_ID_HEADER = "X-Livekit-Request-Id"
-USER_AGENT = f"dispatch-client/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
-METHODS = ("CreateDispatch", "DeleteDispatch", "ListDispatch")
 READ_ONLY = frozenset({"ListDispatch"})
 
 
@@ -82,15 +84,9 @@ class Transport:
         self._rand = rand
         self._clock = clock
         self._urls = {m: URL(f"{self._base}/twirp/{SERVICE}/{m}") for m in METHODS}
-        # Region failover, for a LiveKit Cloud host only (see _failover).
-        self._regions = regions if regions is not None and regions.applies(self._base) else None
-        self._paths = {m: f"/twirp/{SERVICE}/{m}" for m in METHODS}
-        self._warming: asyncio.Task[list[str]] | None = None
-        self._headers = {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-        }
+        # Region failover, for a LiveKit Cloud host only (see failover).
+        self._failover = Failover.of(regions, self._base, {m: f"/twirp/{SERVICE}/{m}" for m in METHODS})
+        self._headers = dict(CONSTANT_HEADERS)
 
     @property
     def base(self) -> str:
@@ -134,7 +130,7 @@ class Transport:
         deadline = loop.time() + timeout
         read_only = method in READ_ONLY
         attempt = 1
-        route = Route(self._regions, self._base, self._paths) if self._regions is not None else None
+        route = self._failover.route() if self._failover is not None else None
         while True:
             started = loop.time()
             # Nothing is sent on a closed session (or one of another loop) or with the deadline
@@ -158,27 +154,14 @@ class Transport:
             else:
                 if reply.status == 200:
                     self._log_attempt(method, attempt, "HTTP 200", loop.time() - started, request_id)
-                    try:
-                        result = await decode_within(
-                            response_type, reply.body, deadline=deadline, limit=self._max_containers
-                        )
-                        self._warm_up(session, token)
-                        return result
-                    except _codec.DecodeError as e:
-                        failure: _codec.DecodeError | None = e
-                    except DeadlinePassed:
-                        failure = None
-                    # Outside the handler: the failure (which may quote the token) must not
-                    # become the __context__ of what not_a raises and catches inside.
-                    err = (
-                        not_a(response_type, method, reply.body, token, failure)
-                        if failure is not None
-                        else TwirpError(
-                            TwirpErrorCode.DEADLINE_EXCEEDED,
-                            f"{method}: the answer could not be decoded within {timeout:g} s",
-                            status=200,
-                        )
+                    decoded = await decode_answer(
+                        response_type, reply.body, token, method, deadline, self._max_containers, timeout
                     )
+                    if not isinstance(decoded, TwirpError):
+                        if self._failover is not None:
+                            self._failover.succeeded(session, token)
+                        return decoded
+                    err = decoded
                 else:
                     err = error_from_response(reply.status, cut(reply.body, token), reply.location, token)
                     wait = retry_after(reply.retry_after, self._clock())
@@ -244,21 +227,10 @@ class Transport:
                 logger.info("%s: attempt %d goes to %s", method, attempt + 1, route.origin or self._base)
             attempt += 1
 
-    def _warm_up(self, session: aiohttp.ClientSession, token: str) -> None:
-        """For a failover host with no region list yet, fetch one in the background after a
-        call succeeds: a later failure may find the configured host unable to give it."""
-        if self._regions is None or self._regions.known(self._base):
-            return
-        if self._warming is None or self._warming.done():
-            fetch = self._regions.origins(session, self._base, token, timeout=FETCH_TIMEOUT)
-            self._warming = asyncio.get_running_loop().create_task(fetch)
-
     async def aclose(self) -> None:
         """Stop a region fetch still running in the background."""
-        warming, self._warming = self._warming, None
-        if warming is not None and not warming.done():
-            warming.cancel()
-            await asyncio.gather(warming, return_exceptions=True)
+        if self._failover is not None:
+            await self._failover.aclose()
 
     async def _attempt(
         self,

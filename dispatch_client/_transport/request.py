@@ -5,9 +5,34 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import platform
 import urllib.parse
 
-__all__ = ["base_url", "new_request_id", "timeout_ms"]
+import aiohttp
+
+from .._version import __version__
+
+__all__ = [
+    "CONSTANT_HEADERS",
+    "METHODS",
+    "REQUEST_ID_HEADER",
+    "SERVICE",
+    "USER_AGENT",
+    "base_url",
+    "new_request_id",
+    "timeout_ms",
+]
+
+SERVICE = "livekit.AgentDispatchService"
+METHODS = ("CreateDispatch", "DeleteDispatch", "ListDispatch")
+REQUEST_ID_HEADER = "X-Livekit-Request-Id"
+USER_AGENT = f"dispatch-client/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
+# The headers every request of every call carries (each attempt adds its token, id and deadline).
+CONSTANT_HEADERS = {
+    "Content-Type": "application/json",
+    "Accept": "application/json",
+    "User-Agent": USER_AGENT,
+}
 
 _MAX_TIMEOUT_MS = 2**63 - 1
 _SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}

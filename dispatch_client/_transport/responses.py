@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+import betterproto2
 import orjson
 
+from ..codec import DeadlinePassed, DecodeError, decode_within
 from ..errors import _BY_WIRE, TwirpError, TwirpErrorCode
+from .redact import not_a
 
-__all__ = ["MAX_KEY", "MAX_META", "MAX_TEXT", "error_from_response"]
+M = TypeVar("M", bound=betterproto2.Message)
+
+__all__ = ["MAX_KEY", "MAX_META", "MAX_TEXT", "decode_answer", "error_from_response"]
 
 
 def _code_for_intermediary(status: int) -> TwirpErrorCode:
@@ -104,3 +111,25 @@ def error_from_response(
         else:
             message = f"HTTP {status} from a non-Twirp responder: {first_line}"
     return TwirpError(_code_for_intermediary(status), message, meta=meta, status=status)
+
+
+async def decode_answer(
+    response_type: type[M], body: bytes, token: str, method: str, deadline: float, limit: int, timeout: float
+) -> M | TwirpError:
+    """A 200's body as ``response_type``, or the error it is: not such a message (``internal``,
+    the token cut from what is quoted), or not decoded by the deadline (``deadline_exceeded``)."""
+    try:
+        return await decode_within(response_type, body, deadline=deadline, limit=limit)
+    except DecodeError as e:
+        failure: DecodeError | None = e
+    except DeadlinePassed:
+        failure = None
+    # Outside the handler: the failure (which may quote the token) must not become the
+    # __context__ of what not_a raises and catches inside.
+    if failure is not None:
+        return not_a(response_type, method, body, token, failure)
+    return TwirpError(
+        TwirpErrorCode.DEADLINE_EXCEEDED,
+        f"{method}: the answer could not be decoded within {timeout:g} s",
+        status=200,
+    )
