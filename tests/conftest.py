@@ -52,6 +52,14 @@ SUMMARY = pytest.StashKey[list[str]]()
 pytest_plugins = ["pytester", "dispatch_client.testing.pytest_plugin"]
 
 
+@pytest.fixture(autouse=True)
+def no_livekit_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the shell's LIVEKIT_* settings (the README has users export them); a test
+    that wants one sets it."""
+    for name in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "LIVEKIT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def fake() -> FakeLiveKit:
     return FakeLiveKit()

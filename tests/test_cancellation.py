@@ -88,7 +88,7 @@ async def close_while_waiting(slow: Slow, url: str, calls: int, pool: int) -> tu
 async def test_closing_the_session_fails_the_calls_waiting_for_a_connection(
     slow: tuple[Slow, str], summary: list[str]
 ) -> None:
-    """Defect 1: calls waiting for a connection of a session that closes end as TwirpError."""
+    """Calls waiting for a connection of a session that closes end as TwirpError."""
     state, url = slow
     # At the reported scale once: 120 calls, a pool of 100.
     assert await close_while_waiting(state, url, 120, 100) == (0, 0, {"failed_precondition"})
@@ -134,7 +134,7 @@ async def run_in(factory: Callable[..., asyncio.Task[None]], coro: object) -> as
 async def test_a_cancel_landing_just_after_the_deadline_is_not_lost(
     slow: tuple[Slow, str], session: aiohttp.ClientSession, summary: list[str]
 ) -> None:
-    """Defect 2: a worker loop that goes on after TwirpError stops when it is cancelled, even when
+    """A worker loop that goes on after TwirpError stops when it is cancelled, even when
     the cancel comes in the same turn of the loop as the call's deadline."""
     state, url = slow
     state.delay = None  # silent

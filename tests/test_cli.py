@@ -255,7 +255,7 @@ async def test_demo_deletes_what_it_created_when_a_step_fails(failing_step: int)
 
 
 def test_ctrl_c_during_a_call_exits_130() -> None:
-    """Defect 8: Ctrl-C printed click's "Aborted!" and exited 1."""
+    """Ctrl-C printed click's "Aborted!" and exited 1."""
     silent = socket.create_server(("127.0.0.1", 0))
     silent.settimeout(60)
     port = silent.getsockname()[1]
@@ -279,7 +279,7 @@ def test_ctrl_c_during_a_call_exits_130() -> None:
 
 
 def test_a_repeated_attribute_key_is_a_usage_error(env: dict[str, str]) -> None:
-    """Defect 8: the last of two values for one key was kept silently."""
+    """The last of two values for one key was kept silently."""
     result = CliRunner().invoke(
         main, ["create", "--room", "r", "--agent", "a", "--attribute", "k=1", "--attribute", "k=2"], env=env
     )
@@ -288,7 +288,7 @@ def test_a_repeated_attribute_key_is_a_usage_error(env: dict[str, str]) -> None:
 
 
 def test_serve_describes_its_json_and_hints_at_commands_that_work() -> None:
-    """Defect 8: serve's --json was described as proto3 JSON; its hint listed a room that no create
+    """Serve's --json was described as proto3 JSON; its hint listed a room that no create
     had started, which a server imitating livekit-server v1.13.5 answers with a 503."""
     help_text = CliRunner().invoke(main, ["serve", "--help"]).output
     assert "proto3" not in help_text
@@ -316,7 +316,7 @@ def test_serve_describes_its_json_and_hints_at_commands_that_work() -> None:
 
 
 def test_a_secret_that_is_not_utf8_is_a_usage_error_naming_the_variable(env: dict[str, str]) -> None:
-    """Defect 4, from the shell: exit 2 with a line naming LIVEKIT_API_SECRET, not the value."""
+    """From the shell: exit 2 with a line naming LIVEKIT_API_SECRET, not the value."""
     secret = "tail-of-the-secret-" + b"\xff".decode("utf-8", "surrogateescape")
     result = CliRunner().invoke(main, ["list", "--room", "r"], env={**env, "LIVEKIT_API_SECRET": secret})
     assert result.exit_code == 2

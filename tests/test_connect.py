@@ -7,7 +7,13 @@ from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, answer
 from retrying import unavailable
 
 import dispatch_client
-from dispatch_client import CreateAgentDispatchRequest, RetryPolicy, TwirpError, TwirpErrorCode
+from dispatch_client import (
+    AgentDispatchService,
+    CreateAgentDispatchRequest,
+    RetryPolicy,
+    TwirpError,
+    TwirpErrorCode,
+)
 
 ENV = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
 
@@ -87,3 +93,11 @@ async def test_empty_argument_is_refused() -> None:
     with pytest.raises(ValueError, match="api_key"):
         async with dispatch_client.connect("http://127.0.0.1:1", "", "s" * 32):
             pass
+
+
+def test_credentials_of_the_wrong_type_are_named_not_quoted() -> None:
+    for secret in (b"my-api-secret-bytes-0123456789", 12345):
+        with pytest.raises(ValueError, match=r"api_secret \(LIVEKIT_API_SECRET\)") as err:
+            AgentDispatchService.open("http://127.0.0.1:7880", "key", secret)  # type: ignore[arg-type]
+        assert "my-api-secret" not in str(err.value)
+        assert "12345" not in str(err.value)

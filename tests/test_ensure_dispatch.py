@@ -7,7 +7,7 @@ import collections
 
 import aiohttp
 import pytest
-from fake_livekit import FakeLiveKit, after_work, answer
+from fake_livekit import FakeLiveKit, after_work, answer, late
 from fault_proxy import Fault, FaultProxy
 from livekit_server import RealServer, unique_room
 from retrying import STEADY, Sleeps, make
@@ -92,3 +92,38 @@ async def test_fifty_concurrent_calls_through_faults_leave_one_on_the_real_serve
     assert {r.id for r in results if not isinstance(r, BaseException)} == {on_server[0].id}
     assert all(isinstance(r, TwirpError) for r in results if isinstance(r, BaseException))
     assert proxy.spoiled > 0
+
+
+async def test_a_cancelled_call_keeps_the_turn_until_its_create_ends(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    # The create reaches the server slowly; its caller is cancelled meanwhile. The next call
+    # must not list the room before that create is done, or it would make a second dispatch.
+    svc = make(session, url, Sleeps(), retry=STEADY)
+    req = CreateAgentDispatchRequest(agent_name="a", room="r")
+    fake.respond_with(answer(200, '{"agent_dispatches": []}', "application/json"), late(0.5, fake.serve))
+    first = asyncio.create_task(svc.ensure_dispatch(req))
+    await asyncio.sleep(0.2)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    second = await svc.ensure_dispatch(req)
+    assert list(fake.rooms["r"]) == [second.id]
+    assert rpcs(fake).count("CreateDispatch") == 1
+    assert svc._turns._locks == {}
+
+
+async def test_waiting_for_the_turn_keeps_to_the_deadline(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    svc = make(session, url, Sleeps(), retry=STEADY)
+    req = CreateAgentDispatchRequest(agent_name="a", room="r")
+    fake.respond_with(late(2.0, fake.serve))
+    holder = asyncio.create_task(svc.ensure_dispatch(req, timeout=5))
+    await asyncio.sleep(0.1)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(TwirpError) as err:
+        await svc.ensure_dispatch(req, timeout=0.3)
+    assert err.value.code is TwirpErrorCode.DEADLINE_EXCEEDED
+    assert asyncio.get_running_loop().time() - started < 1.0  # its 0.3 s, not the holder's 2 s
+    await holder

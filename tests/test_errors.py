@@ -221,7 +221,7 @@ async def test_a_redirect_with_a_twirp_body_is_still_a_redirect(
 async def test_livekit_servers_plain_401_says_what_to_check(
     service: AgentDispatchService, fake: FakeLiveKit
 ) -> None:
-    """Defect 8: the token check's plain-text 401 read "from a non-Twirp responder", sending the
+    """The token check's plain-text 401 read "from a non-Twirp responder", sending the
     user looking for a proxy. The body (the token cut out of it) stays in meta."""
 
     async def refuse(request: web.Request) -> web.Response:
@@ -239,7 +239,7 @@ async def test_livekit_servers_plain_401_says_what_to_check(
 
 
 async def test_what_an_error_carries_is_capped(service: AgentDispatchService, fake: FakeLiveKit) -> None:
-    """Defect 8: a non-200 body was kept whole in meta["body"] (15 MiB seen); a Twirp error's
+    """A non-200 body was kept whole in meta["body"] (15 MiB seen); a Twirp error's
     message and meta are the server's to size as well."""
     big = "x" * (15 << 20)
     meta = {f"k{i}": big[:10_000] for i in range(100)}

@@ -192,7 +192,7 @@ async def test_the_default_cap_is_16_mib(session: aiohttp.ClientSession, fake: F
 
 
 async def test_a_session_of_another_loop_is_failed_precondition(url: str) -> None:
-    """Defect 6: aiohttp raised RuntimeError ("Timeout context manager should be used inside a
+    """Aiohttp raised RuntimeError ("Timeout context manager should be used inside a
     task") for a session made on another event loop; now it is a TwirpError, nothing sent."""
 
     async def make() -> aiohttp.ClientSession:
@@ -231,7 +231,7 @@ async def test_a_session_of_another_loop_is_failed_precondition(url: str) -> Non
     ],
 )
 def test_urls_aiohttp_refuses_are_refused_at_construction(session: aiohttp.ClientSession, url: str) -> None:
-    """Defect 7: these were accepted, then every call failed as ``unavailable`` (reads retried)."""
+    """These were accepted, then every call failed as ``unavailable`` (reads retried)."""
     with pytest.raises(ValueError, match="url"):
         AgentDispatchService(session, url, API_KEY, API_SECRET)
 
@@ -247,7 +247,7 @@ def test_urls_aiohttp_takes_are_accepted(session: aiohttp.ClientSession, url: st
 async def test_a_none_request_field_is_a_value_error(
     service: AgentDispatchService, fake: FakeLiveKit, field: str
 ) -> None:
-    """Defect 8: ``agent_name=None`` (or metadata, attributes...) was sent as if left out."""
+    """``agent_name=None`` (or metadata, attributes...) was sent as if left out."""
     req = CreateAgentDispatchRequest(agent_name="a", room="r")
     setattr(req, field, None)
     with pytest.raises(ValueError, match=field):
@@ -256,7 +256,7 @@ async def test_a_none_request_field_is_a_value_error(
 
 
 async def test_transport_failures_are_told_in_the_users_terms(session: aiohttp.ClientSession) -> None:
-    """Defect 8: aiohttp's wording ("ssl:default" for a plain-http URL, "Bad status line") was
+    """Aiohttp's wording ("ssl:default" for a plain-http URL, "Bad status line") was
     the message; it stays in meta["detail"] and the cause."""
     port = unused_port()
     svc = AgentDispatchService(

@@ -290,7 +290,7 @@ def echo_body(place: str, token: str, mask: list[bool]) -> bytes:
 async def test_an_echoed_token_is_redacted_wherever_the_body_puts_it(
     stage: tuple[Stage, str], session: aiohttp.ClientSession, method: str, echo: tuple[str, list[bool], int]
 ) -> None:
-    """Defect 5: a token JSON-escaped in a Twirp error's meta key reached e.meta and repr(e)."""
+    """A token JSON-escaped in a Twirp error's meta key reached e.meta and repr(e)."""
     current, url = stage
     place, mask, status = echo
     seen: list[str] = []
@@ -337,7 +337,7 @@ def empty_objects(dispatches: int, jobs: int, shape: str) -> bytes:
 async def test_lists_of_empty_objects_are_bounded(
     stage: tuple[Stage, str], session: aiohttp.ClientSession, dispatches: int, jobs: int, shape: str
 ) -> None:
-    """Defect 3: an answer may hold at most container_limit(max_response_bytes) objects and
+    """An answer may hold at most container_limit(max_response_bytes) objects and
     arrays; past that it is ``internal``, before anything is built; under it, it decodes."""
     current, url = stage
     body = empty_objects(dispatches, jobs, shape)

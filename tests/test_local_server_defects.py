@@ -1,4 +1,4 @@
-"""Two defects of the stand-in, each pinned by a test that failed before its fix."""
+"""The stand-in's clock reaching the clients it hands out, and clients that go away mid-body."""
 
 from __future__ import annotations
 

@@ -205,7 +205,7 @@ def chain(e: BaseException) -> list[BaseException]:
 async def test_a_secret_that_is_not_utf8_is_refused_without_being_shown(
     session: aiohttp.ClientSession, url: str, where: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Defect 4: a secret byte that is not UTF-8 arrives as a lone surrogate; pyjwt's
+    """A secret byte that is not UTF-8 arrives as a lone surrogate; pyjwt's
     UnicodeEncodeError quoted the whole secret on every call. Now: ValueError at construction,
     naming the setting, without the value."""
     secret = "s3cr3t-" + b"\xff".decode("utf-8", "surrogateescape") + "-tail-of-the-secret"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, answer
+from fake_livekit import API_KEY, API_SECRET, FakeLiveKit, answer, late
 from livekit.protocol import agent as pba
 from retrying import STEADY, make
 
@@ -201,3 +201,28 @@ async def test_bad_arguments_are_value_errors(
     with pytest.raises(ValueError):  # noqa: PT011 -- each case names a different argument
         await svc.wait_for_job(*args, **kwargs)  # type: ignore[arg-type]
     assert fake.requests == []
+
+
+async def test_a_poll_cut_off_by_the_deadline_is_not_no_agent(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    # One poll answered (no job yet), then one that hangs past the wait's deadline: nothing is
+    # known of the last moments, so the failure is raised, without an outcome.
+    svc = AgentDispatchService(session, url, API_KEY, API_SECRET)
+    dispatch_id = await created(svc)
+    fake.respond_with(fake.serve, late(5.0))
+    with pytest.raises(TwirpError) as err:
+        await svc.wait_for_job(dispatch_id, "r", timeout=1.0)
+    assert (err.value.code, err.value.wait_outcome) == (TwirpErrorCode.DEADLINE_EXCEEDED, None)
+    fake.overrides.clear()
+
+
+async def test_a_servers_deadline_exceeded_is_a_passing_failure(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    script = Script()
+    svc = service(session, url, script)
+    dispatch_id = await created(svc)
+    fake.respond_with(answer(408, '{"code":"deadline_exceeded","msg":"slow"}', "application/json"))
+    script.at = {"1": lambda: job(fake, "r", dispatch_id, pba.JS_RUNNING)}
+    assert (await svc.wait_for_job(dispatch_id, "r", timeout=5)).id == "AJ_1"

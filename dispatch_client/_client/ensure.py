@@ -9,8 +9,8 @@ a create whose outcome is unknown is settled by listing again, never by creating
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from .._generated.livekit import AgentDispatch, CreateAgentDispatchRequest
 from ..errors import TwirpError, TwirpErrorCode
@@ -18,8 +18,21 @@ from ..errors import TwirpError, TwirpErrorCode
 __all__ = ["Turns", "ensure_dispatch", "existing"]
 
 ListCall = Callable[..., Awaitable[list[AgentDispatch]]]
-CreateCall = Callable[..., Awaitable[AgentDispatch]]
+CreateCall = Callable[..., Coroutine[Any, Any, AgentDispatch]]
 Key = tuple[str, str, str]
+
+
+class Turn:
+    """A key's turn, taken; :meth:`release` (once) hands it to the next caller."""
+
+    def __init__(self, turns: Turns, key: Key, lock: asyncio.Lock) -> None:
+        self._turns, self._key, self._lock, self._held = turns, key, lock, True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._lock.release()
+            self._turns.leave(self._key)
 
 
 class Turns:
@@ -28,19 +41,31 @@ class Turns:
     def __init__(self) -> None:
         self._locks: dict[Key, tuple[asyncio.Lock, int]] = {}
 
-    @contextlib.asynccontextmanager
-    async def turn(self, key: Key) -> AsyncIterator[None]:
+    async def take(self, key: Key) -> Turn:
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))
         self._locks[key] = (lock, users + 1)
         try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+            await lock.acquire()
+        except BaseException:
+            self.leave(key)
+            raise
+        return Turn(self, key, lock)
+
+    def leave(self, key: Key) -> None:
+        lock, users = self._locks[key]
+        if users == 1:
+            del self._locks[key]
+        else:
+            self._locks[key] = (lock, users - 1)
+
+
+def _release_when_done(turn: Turn) -> Callable[[asyncio.Task[AgentDispatch]], None]:
+    def done(task: asyncio.Task[AgentDispatch]) -> None:
+        if not task.cancelled():
+            task.exception()  # looked at: its caller is gone, and the outcome is in the room
+        turn.release()
+
+    return done
 
 
 def existing(req: CreateAgentDispatchRequest, dispatches: list[AgentDispatch]) -> AgentDispatch | None:
@@ -67,7 +92,18 @@ async def ensure_dispatch(
             )
         return left
 
-    async with turns.turn((req.room, req.agent_name, req.deployment)):
+    try:
+        async with asyncio.timeout_at(deadline):
+            turn = await turns.take((req.room, req.agent_name, req.deployment))
+    except TimeoutError:
+        raise TwirpError(
+            TwirpErrorCode.DEADLINE_EXCEEDED,
+            f"ensure_dispatch: the {timeout:g} s deadline passed waiting its turn",
+        ) from None
+    # A create under way keeps the turn until it ends, even when this call is cancelled or gives
+    # up: the next call's list must see what it did.
+    task: asyncio.Task[AgentDispatch] | None = None
+    try:
         try:
             found = existing(req, await list_dispatch(req.room, timeout=remaining()))
         except TwirpError as e:
@@ -76,8 +112,9 @@ async def ensure_dispatch(
             found = None  # a room that is not running has no dispatch; the create starts it
         if found is not None:
             return found
+        task = loop.create_task(create_dispatch(req, timeout=remaining()))
         try:
-            return await create_dispatch(req, timeout=remaining())
+            return await asyncio.shield(task)
         except TwirpError as e:
             if not e.outcome_unknown:
                 raise
@@ -91,3 +128,8 @@ async def ensure_dispatch(
             unknown.outcome_unknown = False  # the room has none: the create was not done
             raise unknown
         return found
+    finally:
+        if task is not None and not task.done():
+            task.add_done_callback(_release_when_done(turn))
+        else:
+            turn.release()

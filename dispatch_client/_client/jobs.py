@@ -110,11 +110,19 @@ async def wait_for_job(
                 e.wait_outcome = WaitOutcome.ROOM_NOT_RUNNING
                 e.job = last_job
                 raise
-            if e.code is TwirpErrorCode.DEADLINE_EXCEEDED:
-                break  # the wait's own deadline, run out during the poll: decided below
-            if not should_retry(e, read_only=True, repeatable=True):
+            if e.code is TwirpErrorCode.DEADLINE_EXCEEDED and e.status is None:
+                failure = e  # the wait's own deadline ran out during the poll: no news came
+                break
+            passing = e.code is TwirpErrorCode.DEADLINE_EXCEEDED or should_retry(
+                e, read_only=True, repeatable=True
+            )
+            if not passing:
                 raise
             failure = e
+        except ValueError as e:  # a pre-signed token that expired during the wait
+            if not seen and failure is None:
+                raise
+            raise TwirpError(TwirpErrorCode.UNAUTHENTICATED, f"wait_for_job: {e}") from None
         else:
             failure, seen = None, True
             if dispatch is None:

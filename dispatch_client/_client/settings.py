@@ -9,7 +9,7 @@ from typing import TypedDict
 
 from .._auth.presigned import PresignedToken
 from .._auth.signer import Signer, TokenSigner
-from .._checks import require_text
+from .._checks import require_credential, require_text
 from .._transport.regions import Regions
 from .._transport.retry import RetryPolicy
 
@@ -32,7 +32,8 @@ class Options(TypedDict, total=False):
 
 def _setting(name: str, value: str | None, env: str) -> str:
     if value is not None:
-        return require_text(name, value)
+        # Credentials are never quoted in an error: only named, with their variable.
+        return require_text(name, value) if name == "url" else require_credential(name, value, env)
     value = os.environ.get(env)
     if not value:
         raise ValueError(f"{env} is not set: pass {name}= or set the environment variable")
