@@ -46,7 +46,13 @@ class _Loop:
         self.lock = threading.Lock()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        # Checked and scheduled under the lock that close() takes: a call either runs before the
+        # shutdown (which cancels it) or is refused, never left on a stopped loop.
+        with self.lock:
+            if self.closed:
+                coro.close()
+                raise TwirpError(TwirpErrorCode.FAILED_PRECONDITION, "the client is closed")
+            future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return future.result()
         except concurrent.futures.CancelledError:

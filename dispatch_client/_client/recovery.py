@@ -37,6 +37,8 @@ def made(req: CreateAgentDispatchRequest, list_dispatch: ListCall) -> Find[Agent
             if e.room_not_running:
                 return None  # a create that was done would have started the room
             raise
+        except ValueError as e:  # a pre-signed token that expired since the create was sent
+            raise TwirpError(TwirpErrorCode.UNAUTHENTICATED, f"cannot check the room: {e}") from None
         return made_for(req, dispatches)
 
     return check
@@ -50,7 +52,11 @@ def still_there(dispatch_id: str, room: str, get_dispatch: GetCall) -> Find[Agen
     """
 
     async def check(deadline: float, request_id: str) -> AgentDispatch | None:
-        if await get_dispatch(dispatch_id, room, timeout=_remaining(deadline), request_id=request_id):
+        try:
+            still = await get_dispatch(dispatch_id, room, timeout=_remaining(deadline), request_id=request_id)
+        except ValueError as e:  # a pre-signed token that expired since the delete was sent
+            raise TwirpError(TwirpErrorCode.UNAUTHENTICATED, f"cannot check the room: {e}") from None
+        if still is not None:
             return None
         raise TwirpError(TwirpErrorCode.NOT_FOUND, "the dispatch is gone")
 

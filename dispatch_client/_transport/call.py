@@ -131,6 +131,7 @@ class Transport:
         read_only = method in READ_ONLY
         attempt = 1
         route = self._failover.route() if self._failover is not None else None
+        last: TwirpError | None = None  # the failure of the attempt before
         while True:
             started = loop.time()
             # Nothing is sent on a closed session (or one of another loop) or with the deadline
@@ -144,7 +145,17 @@ class Transport:
                 # The same cause as for a deadline that runs out during an attempt.
                 raise TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, message) from asyncio.TimeoutError()
             # From the cache while it has half its life left, so no attempt sends an expired one.
-            token = self._signer.token(room)
+            # A pre-signed token refuses (ValueError) before the first attempt; one that expires
+            # later ends the call with the failure already known.
+            if attempt == 1:
+                token = self._signer.token(room)
+            else:
+                try:
+                    token = self._signer.token(room)
+                except ValueError:
+                    # Every failure that led to a retry is one that was not done (or was checked).
+                    assert last is not None
+                    raise redacted(last, token) from None
             wait: float | None = None
             try:
                 url = route.url(method, self._urls[method]) if route is not None else self._urls[method]
@@ -222,6 +233,7 @@ class Transport:
                     delay,
                 )
                 await self._sleep(delay)
+            last = err
             if route is not None:  # the next attempt goes to another region
                 await route.next(session, token, deadline - loop.time())
                 logger.info("%s: attempt %d goes to %s", method, attempt + 1, route.origin or self._base)

@@ -143,9 +143,17 @@ class Regions:
         wait = min(float(timeout), FETCH_TIMEOUT)
         if not wait > 0:  # no time left (or NaN)
             return list(cached.origins) if cached is not None else []
+        task = asyncio.current_task()
+        cancels = task.cancelling() if task is not None else 0
         try:
             async with asyncio.timeout(wait):
                 found, max_age = await self._fetch(session, origin, token)
+        except asyncio.CancelledError:
+            # aiohttp cancels the requests waiting for a connection of a session that closes:
+            # only a cancel of the calling task goes on as one.
+            if task is None or task.cancelling() > cancels:
+                raise
+            return list(cached.origins) if cached is not None else []
         except _FETCH_FAILURES:
             return list(cached.origins) if cached is not None else []
         usable = self._usable(base, found)
