@@ -74,4 +74,4 @@ generate: $(STAMP)
 	$(BIN)/python tools/generate.py
 
 clean:
-	rm -rf $(VENV) .cache .mypy_cache .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .cache .mypy_cache .pytest_cache .ruff_cache .hypothesis docs/api build *.egg-info

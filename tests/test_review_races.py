@@ -98,3 +98,49 @@ def test_closing_while_threads_call_never_hangs_nor_raises_another_type() -> Non
             assert not any(t.is_alive() for t in threads)  # none left waiting on a stopped loop
             assert set(outcomes) <= {"ok", "failed_precondition", "not_found", "unavailable"}
             assert len(outcomes) == 80
+
+
+async def test_a_reply_that_quotes_the_tokens_tail_keeps_none_of_it() -> None:
+    # Not HTTP, and cut across two reads: aiohttp's parse error quotes only the second read,
+    # the token's tail with its whole signature.
+    got: list[str] = []
+    handled = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await answer_with_the_token(reader, writer)
+        finally:
+            writer.close()
+            await writer.wait_closed()
+            handled.set()
+
+    async def answer_with_the_token(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        auth = next(x for x in head.split(b"\r\n") if x.lower().startswith(b"authorization:"))
+        token = auth.split(b" ", 2)[2]
+        got.append(token.decode())
+        writer.write(b"HTTP/1.1 200 OK\r\n" + token[: len(token) // 3])
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.write(token[len(token) // 3 :] + b" x\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.5)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with AgentDispatchService.open(
+        f"http://127.0.0.1:{port}", KEY, SECRET, retry=RetryPolicy.none()
+    ) as svc:
+        with pytest.raises(TwirpError) as err:
+            await svc.list_dispatch("r")
+    await handled.wait()
+    server.close()
+    await server.wait_closed()
+    signature = got[0].rsplit(".", 1)[1]
+    texts = [str(err.value), repr(err.value), repr(err.value.meta)]
+    cause: BaseException | None = err.value.__cause__
+    while cause is not None:
+        texts += [str(cause), repr(cause)]
+        cause = cause.__cause__ or cause.__context__
+    pieces = {signature[i : i + 12] for i in range(len(signature) - 11)}
+    assert not [p for p in pieces if any(p in t for t in texts)]

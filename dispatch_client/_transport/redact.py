@@ -74,25 +74,40 @@ def not_a(
     return err
 
 
+# A piece of the token's signature this long, quoted anywhere, gives the signature away with
+# what else is guessable (a reply cut across reads can quote just the token's tail).
+_PIECE = 12
+PIECE_REDACTED = "[redacted: it quoted part of the token]"
+
+
+def _pieces(token: str) -> list[str]:
+    signature = token.rsplit(".", 1)[-1]
+    return [signature[i : i + _PIECE] for i in range(max(0, len(signature) - _PIECE + 1))]
+
+
+def _clean(text: str, token: str, pieces: list[str]) -> str:
+    text = text.replace(token, REDACTED)
+    return PIECE_REDACTED if any(p in text for p in pieces) else text
+
+
 def redacted(err: TwirpError, token: str, *, outcome_unknown: bool = False) -> TwirpError:
     """``err``, or a copy of it with the token cut out of its message and meta (keys and values).
 
-    The copy has no causes at all when the token shows in the text or ``repr()`` of any
-    exception reachable from ``err`` through ``__cause__`` and ``__context__``.
-    ``outcome_unknown`` is set on what is returned.
+    A text that still quotes a piece of the token's signature (a reply split across reads can
+    quote just its tail) is replaced as a whole. The copy has no causes at all when the token,
+    or such a piece, shows in the text or ``repr()`` of any exception reachable from ``err``
+    through ``__cause__`` and ``__context__``. ``outcome_unknown`` is set on what is returned.
     """
     err.outcome_unknown = outcome_unknown
-    leaked_cause = _shows(err.__cause__, token) or _shows(err.__context__, token)
-    if (
-        not leaked_cause
-        and token not in err.message
-        and all(token not in k and token not in v for k, v in err.meta.items())
-    ):
+    pieces = _pieces(token)
+    leaked_cause = _shows(err.__cause__, token, pieces) or _shows(err.__context__, token, pieces)
+    texts = [err.message, *err.meta.keys(), *err.meta.values()]
+    if not leaked_cause and all(_clean(t, token, pieces) == t for t in texts):
         return err
     clean = TwirpError(
         err.code,
-        err.message.replace(token, REDACTED),
-        meta={k.replace(token, REDACTED): v.replace(token, REDACTED) for k, v in err.meta.items()},
+        _clean(err.message, token, pieces),
+        meta={_clean(k, token, pieces): _clean(v, token, pieces) for k, v in err.meta.items()},
         status=err.status,
         outcome_unknown=outcome_unknown,
     )
@@ -101,8 +116,9 @@ def redacted(err: TwirpError, token: str, *, outcome_unknown: bool = False) -> T
     return clean
 
 
-def _shows(first: BaseException | None, token: str) -> bool:
-    """True when the token is in the text of ``first`` or of an exception behind it."""
+def _shows(first: BaseException | None, token: str, pieces: list[str]) -> bool:
+    """True when the token, or a piece of its signature, is in the text of ``first`` or of an
+    exception behind it."""
     todo = [first]
     seen: set[int] = set()
     while todo:
@@ -110,7 +126,8 @@ def _shows(first: BaseException | None, token: str) -> bool:
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        if any(token in text for text in (str(e), repr(e), repr(e.args))):
+        texts = (str(e), repr(e), repr(e.args))
+        if any(token in text or any(p in text for p in pieces) for text in texts):
             return True
         todo += [e.__cause__, e.__context__]
     return False
