@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import aiohttp
 import jwt
 import orjson
+from livekit.protocol import agent_dispatch as pb
 
 from dispatch_client import AgentDispatch, AgentDispatchService, RetryPolicy
 
@@ -96,4 +97,22 @@ def is_default_dispatch(dispatch: AgentDispatch, room: str) -> bool:
         and dispatch.deployment == ""
         and dispatch.attributes == {}
         and DISPATCH_ID.fullmatch(dispatch.id) is not None
+    )
+
+
+def same(mine: AgentDispatch, theirs: pb.AgentDispatch) -> None:
+    """The same dispatch, as this client and as livekit-api read it."""
+    assert mine.state is not None
+    assert (mine.id, mine.agent_name, mine.room, mine.metadata, mine.deployment) == (
+        theirs.id,
+        theirs.agent_name,
+        theirs.room,
+        theirs.metadata,
+        theirs.deployment,
+    )
+    assert (int(mine.restart_policy), mine.attributes) == (theirs.restart_policy, dict(theirs.attributes))
+    assert (mine.state.created_at, mine.state.deleted_at, len(mine.state.jobs)) == (
+        theirs.state.created_at,
+        theirs.state.deleted_at,
+        len(theirs.state.jobs),
     )

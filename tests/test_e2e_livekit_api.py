@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from e2e_helpers import one_attempt
+from e2e_helpers import one_attempt, same
 from livekit import api
 from livekit.api.agent_dispatch_service import AgentDispatchService as OfficialDispatch
 from livekit.protocol import agent_dispatch as pb
@@ -27,23 +27,6 @@ def official(livekit: RealServer, session: aiohttp.ClientSession) -> OfficialDis
 @pytest.fixture
 def ours(livekit: RealServer, session: aiohttp.ClientSession) -> AgentDispatchService:
     return one_attempt(session, livekit.url, livekit.api_key, livekit.api_secret)
-
-
-def same(mine: AgentDispatch, theirs: pb.AgentDispatch) -> None:
-    assert mine.state is not None
-    assert (mine.id, mine.agent_name, mine.room, mine.metadata, mine.deployment) == (
-        theirs.id,
-        theirs.agent_name,
-        theirs.room,
-        theirs.metadata,
-        theirs.deployment,
-    )
-    assert (int(mine.restart_policy), mine.attributes) == (theirs.restart_policy, dict(theirs.attributes))
-    assert (mine.state.created_at, mine.state.deleted_at, len(mine.state.jobs)) == (
-        theirs.state.created_at,
-        theirs.state.deleted_at,
-        len(theirs.state.jobs),
-    )
 
 
 def by_id(dispatches: list[AgentDispatch]) -> dict[str, AgentDispatch]:

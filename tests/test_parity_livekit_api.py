@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from e2e_helpers import same
 from livekit import api
 from livekit.api.agent_dispatch_service import AgentDispatchService as OfficialDispatch
 from livekit.protocol import agent_dispatch as pb
 from local_helpers import KEY, SECRET
 
-from dispatch_client import AgentDispatch, AgentDispatchService, CreateAgentDispatchRequest, JobRestartPolicy
+from dispatch_client import AgentDispatchService, CreateAgentDispatchRequest, JobRestartPolicy
 from dispatch_client.testing import LocalDispatchServer
 
 
@@ -29,22 +30,6 @@ def official(local: LocalDispatchServer, session: aiohttp.ClientSession) -> Offi
 @pytest.fixture
 def ours(local: LocalDispatchServer, session: aiohttp.ClientSession) -> AgentDispatchService:
     return AgentDispatchService(session, local.url, KEY, SECRET)
-
-
-def same(mine: AgentDispatch, theirs: pb.AgentDispatch) -> None:
-    assert mine.state is not None
-    assert (mine.id, mine.agent_name, mine.room, mine.metadata, mine.deployment) == (
-        theirs.id,
-        theirs.agent_name,
-        theirs.room,
-        theirs.metadata,
-        theirs.deployment,
-    )
-    assert (int(mine.restart_policy), mine.attributes) == (theirs.restart_policy, dict(theirs.attributes))
-    assert (mine.state.created_at, mine.state.deleted_at) == (
-        theirs.state.created_at,
-        theirs.state.deleted_at,
-    )
 
 
 async def test_created_by_the_sdk_read_by_us(

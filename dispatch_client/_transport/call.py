@@ -147,15 +147,13 @@ class Transport:
             # From the cache while it has half its life left, so no attempt sends an expired one.
             # A pre-signed token refuses (ValueError) before the first attempt; one that expires
             # later ends the call with the failure already known.
-            if attempt == 1:
+            try:
                 token = self._signer.token(room)
-            else:
-                try:
-                    token = self._signer.token(room)
-                except ValueError:
-                    # Every failure that led to a retry is one that was not done (or was checked).
-                    assert last is not None
-                    raise redacted(last, token) from None
+            except ValueError:
+                if last is None:
+                    raise
+                # Every failure that led to a retry is one that was not done (or was checked).
+                raise redacted(last, token) from None
             wait: float | None = None
             try:
                 url = route.url(method, self._urls[method]) if route is not None else self._urls[method]
