@@ -68,17 +68,27 @@ class RealServer:
         return self.log_path.read_text(errors="replace")
 
 
-def _config(http_port: int, room: dict[str, object] | None) -> str:
-    config: dict[str, object] = {
+def config(http_port: int, room: dict[str, object] | None = None, redis: str | None = None) -> str:
+    """The config body of a server on ``http_port``; ``redis`` (``host:port``) makes it a node
+    of the cluster sharing that Redis (its ``node_ip`` 127.0.0.1, as nodes on one host)."""
+    rtc: dict[str, object] = {
+        "tcp_port": free_port(),
+        "udp_port": free_port(socket.SOCK_DGRAM),
+        "use_external_ip": False,
+    }
+    body: dict[str, object] = {
         "port": http_port,
         "bind_addresses": ["127.0.0.1"],
-        "rtc": {"tcp_port": free_port(), "udp_port": free_port(socket.SOCK_DGRAM), "use_external_ip": False},
+        "rtc": rtc,
         "keys": {API_KEY: API_SECRET},
         "logging": {"level": "info"},
     }
     if room:
-        config["room"] = room
-    return json.dumps(config)  # JSON is YAML
+        body["room"] = room
+    if redis is not None:
+        rtc["node_ip"] = "127.0.0.1"
+        body["redis"] = {"address": redis}
+    return json.dumps(body)  # JSON is YAML
 
 
 def _ready(url: str) -> bool:
@@ -96,33 +106,41 @@ def start(log_dir: Path, *, room: dict[str, object] | None = None) -> Iterator[R
     ``room`` is the config's ``room`` section (``empty_timeout``, ``departure_timeout``, ...).
     """
     http_port = free_port()
-    log_path = log_dir / f"livekit-server-{http_port}.log"
-    url = f"http://127.0.0.1:{http_port}"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(binary()), "--dev", "--config-body", _config(http_port, room)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    server = RealServer(url, http_port, API_KEY, API_SECRET, process, log_path)
+    server = launch(log_dir, http_port, config(http_port, room))
     try:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while not _ready(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"livekit-server did not start (exit code {process.poll()}):\n{server.log_tail()}"
-                )
-            time.sleep(0.05)
         RUNNING.append(server)
         yield server
     finally:
         if server in RUNNING:
             RUNNING.remove(server)
-        _stop(process)
+        stop(server.process)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def launch(log_dir: Path, http_port: int, body: str) -> RealServer:
+    """Start the server with config ``body`` on ``http_port``; return once ``/`` answers ``OK``
+    (the process is stopped if it does not)."""
+    log_path = log_dir / f"livekit-server-{http_port}-{time.monotonic_ns()}.log"
+    url = f"http://127.0.0.1:{http_port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(binary()), "--dev", "--config-body", body],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    server = RealServer(url, http_port, API_KEY, API_SECRET, process, log_path)
+    deadline = time.monotonic() + _START_TIMEOUT
+    while not _ready(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(process)
+            raise RuntimeError(
+                f"livekit-server did not start (exit code {process.poll()}):\n{server.log_tail()}"
+            )
+        time.sleep(0.05)
+    return server
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM; a second one if it lingers (the first waits for open rooms to drain), then SIGKILL."""
     for _ in range(2):
         process.terminate()
