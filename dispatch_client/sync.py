@@ -104,7 +104,9 @@ class AgentDispatchService:
         token: str | None = None,
         **options: Unpack[Options],
     ) -> None:
-        url, api_key, api_secret, token = from_environment(url, api_key, api_secret, token)
+        url, api_key, api_secret, token = from_environment(
+            url, api_key, api_secret, token, urls=options.get("urls", ())
+        )
         runner = _Loop()
         self._runner = runner
         # Closed when collected or at exit, if close() was never called.

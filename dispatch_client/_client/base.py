@@ -7,7 +7,7 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from ssl import SSLContext
 from types import TracebackType
 from typing import Self, Unpack
@@ -26,6 +26,7 @@ from .._generated.livekit import (
 from .._transport.call import Transport
 from .._transport.regions import DEFAULT_HOSTS
 from .._transport.retry import RetryPolicy
+from .._transport.sources import node_list
 from ..errors import TwirpError, TwirpErrorCode
 from .ensure import Turns
 from .session import OwnedSession, tls_context
@@ -72,10 +73,16 @@ class ServiceBase:
         trust_env: bool = False,
         failover: bool = True,
         cloud_hosts: tuple[str, ...] = DEFAULT_HOSTS,
+        urls: Sequence[str] = (),
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
+        # Every node's base URL, the configured one first (docs/failover.md, node lists).
+        self._nodes = node_list(url, urls)
+        regions = regions_for(failover, cloud_hosts)
+        if regions is None and len(self._nodes) > 1:
+            raise ValueError("several node URLs were given with failover=False: give one, or allow failover")
         signer = signer_for(api_key, api_secret, token, ttl=token_ttl, clock=clock)
         self._sleep, self._rand, self._turns = sleep, rand, Turns()
         self._closed = False
@@ -93,12 +100,13 @@ class ServiceBase:
         _codec.prepare(*_MESSAGES)
         self._transport = Transport(
             self._session,
-            url,
+            self._nodes[0],
             signer,
             timeout=timeout,
             max_response_bytes=max_response_bytes,
             retry=retry,
-            regions=regions_for(failover, cloud_hosts),
+            regions=regions,
+            nodes=self._nodes[1:],
             sleep=sleep,
             rand=rand,
             clock=clock,
@@ -117,12 +125,15 @@ class ServiceBase:
         """A service with a session of its own, for an application's lifetime: close it with
         :meth:`aclose` (or use it as ``async with``). It may be made outside the event loop.
 
-        Arguments left out come from the environment: ``LIVEKIT_URL``, and ``LIVEKIT_TOKEN`` or
+        Arguments left out come from the environment: ``LIVEKIT_URL`` (unless ``urls`` is
+        given; it may list several nodes, separated by commas), and ``LIVEKIT_TOKEN`` or
         else ``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET`` (credentials passed as arguments
         win over all of these); ValueError names what is missing. ``options`` are those of the
         constructor (``timeout``, ``retry``, ``ssl``, ``trust_env``, ...).
         """
-        url, api_key, api_secret, token = from_environment(url, api_key, api_secret, token)
+        url, api_key, api_secret, token = from_environment(
+            url, api_key, api_secret, token, urls=options.get("urls", ())
+        )
         return cls(None, url, api_key, api_secret, token=token, **options)
 
     def _session(self) -> aiohttp.ClientSession:
@@ -147,8 +158,18 @@ class ServiceBase:
 
     @property
     def url(self) -> str:
-        """The HTTP base URL calls go to."""
+        """The HTTP base URL calls go to (with several nodes: the first, the configured one)."""
         return self._transport.base
 
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The HTTP base URL of every node calls may go to, :attr:`url` first: the URLs of
+        ``url`` (one, or several separated by commas, as ``LIVEKIT_URL`` may hold them), then
+        those of the ``urls=`` option not among them yet. One, without a node list (LiveKit
+        Cloud regions found later are not in it). See docs/failover.md."""
+        return self._nodes
+
     def __repr__(self) -> str:
+        if len(self._nodes) > 1:
+            return f"AgentDispatchService(urls={list(self._nodes)!r})"
         return f"AgentDispatchService(url={self.url!r})"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from ssl import SSLContext
 from typing import TypedDict
 
@@ -12,6 +12,7 @@ from .._auth.signer import Signer, TokenSigner
 from .._checks import require_credential, require_text
 from .._transport.regions import Regions
 from .._transport.retry import RetryPolicy
+from .._transport.sources import require_urls
 
 __all__ = ["Options", "from_environment", "regions_for", "signer_for"]
 
@@ -28,6 +29,7 @@ class Options(TypedDict, total=False):
     trust_env: bool
     failover: bool
     cloud_hosts: tuple[str, ...]
+    urls: Sequence[str]
 
 
 def _setting(name: str, value: str | None, env: str) -> str:
@@ -41,14 +43,22 @@ def _setting(name: str, value: str | None, env: str) -> str:
 
 
 def from_environment(
-    url: str | None, api_key: str | None, api_secret: str | None, token: str | None
+    url: str | None,
+    api_key: str | None,
+    api_secret: str | None,
+    token: str | None,
+    *,
+    urls: Sequence[str] = (),
 ) -> tuple[str, str | None, str | None, str | None]:
     """(url, api_key, api_secret, token) with what is left out read from the environment.
 
-    Credentials passed as arguments win; else ``LIVEKIT_TOKEN`` (a pre-signed token, as the
-    official SDKs read it); else ``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET``.
+    Without ``url``, the first of ``urls`` when there are any, else ``LIVEKIT_URL`` (which may
+    list several nodes, separated by commas). Credentials passed as arguments win; else
+    ``LIVEKIT_TOKEN`` (a pre-signed token, as the official SDKs read it); else
+    ``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET``.
     """
-    url = _setting("url", url, "LIVEKIT_URL")
+    given = require_urls(urls)
+    url = given[0] if url is None and given else _setting("url", url, "LIVEKIT_URL")
     if token is None and api_key is None and api_secret is None:
         token = os.environ.get("LIVEKIT_TOKEN") or None
     if token is None:

@@ -62,6 +62,7 @@ class Transport:
         max_response_bytes: int,
         retry: RetryPolicy,
         regions: Regions | None = None,
+        nodes: tuple[str, ...] = (),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
@@ -84,8 +85,9 @@ class Transport:
         self._rand = rand
         self._clock = clock
         self._urls = {m: URL(f"{self._base}/twirp/{SERVICE}/{m}") for m in METHODS}
-        # Region failover, for a LiveKit Cloud host only (see failover).
-        self._failover = Failover.of(regions, self._base, {m: f"/twirp/{SERVICE}/{m}" for m in METHODS})
+        # Failover across ``nodes`` (the other nodes of a cluster, base URLs), or across the
+        # regions of a LiveKit Cloud host (see failover).
+        self._failover = Failover.of(regions, self._base, nodes, clock=clock)
         self._headers = dict(CONSTANT_HEADERS)
 
     @property
@@ -167,14 +169,16 @@ class Transport:
                         response_type, reply.body, token, method, deadline, self._max_containers, timeout
                     )
                     if not isinstance(decoded, TwirpError):
-                        if self._failover is not None:
-                            self._failover.succeeded(session, token)
+                        if route is not None:
+                            route.succeeded(session, token)
                         return decoded
                     err = decoded
                 else:
                     err = error_from_response(reply.status, cut(reply.body, token), reply.location, token)
                     wait = retry_after(reply.retry_after, self._clock())
             now = loop.time()
+            if route is not None:  # a target that cannot be reached cools down (see failover)
+                route.failed(err)
             if err.status != 200:
                 outcome = (
                     f"HTTP {err.status} {err.code}" if err.status is not None else f"no answer ({err.code})"
@@ -232,9 +236,9 @@ class Transport:
                 )
                 await self._sleep(delay)
             last = err
-            if route is not None:  # the next attempt goes to another region
-                await route.next(session, token, deadline - loop.time())
-                logger.info("%s: attempt %d goes to %s", method, attempt + 1, route.origin or self._base)
+            # The next attempt may go to another node or region (see failover).
+            if route is not None and await route.next(session, token, deadline - loop.time(), err):
+                logger.info("%s: attempt %d goes to %s", method, attempt + 1, route.target)
             attempt += 1
 
     async def aclose(self) -> None:
