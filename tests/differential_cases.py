@@ -19,6 +19,7 @@ import jwt
 from livekit_server import API_KEY, API_SECRET
 
 SERVICE = "/twirp/livekit.AgentDispatchService/"
+ROOM_SERVICE = "/twirp/livekit.RoomService/"
 Auth = Callable[[str], dict[str, str]]
 
 
@@ -98,6 +99,7 @@ class Req:
     headers: tuple[tuple[str, str], ...] = ()
     http_method: str = "POST"
     path: str | None = None  # instead of the service's path for ``method``
+    service: str = SERVICE  # the path of the service ``method`` is of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +122,15 @@ def delete(dispatch_id: str = "{id}") -> Req:
 
 LIST = Req()
 SEED = create()
+ROOM_LIST = with_claims(video={"roomList": True})
+
+
+def list_rooms(body: str | bytes = '{"names": ["{room}"]}', auth: Auth = ROOM_LIST, **kw: object) -> Req:
+    return Req("ListRooms", body, auth=auth, service=ROOM_SERVICE, **kw)  # type: ignore[arg-type]
+
+
+def list_participants(body: str = '{"room": "{room}"}', auth: Auth = GOOD, **kw: object) -> Req:
+    return Req("ListParticipants", body, auth=auth, service=ROOM_SERVICE, **kw)  # type: ignore[arg-type]
 
 
 def one(name: str, req: Req, *, seeded: bool = False) -> Case:
@@ -236,6 +247,8 @@ CASES: list[Case] = [
     one("get_instead_of_post", Req(http_method="GET")),
     one("wrong_prefix", Req(path="/rpc/livekit.AgentDispatchService/ListDispatch")),
     one("other_twirp_service", Req(path="/twirp/livekit.RoomService/ListRooms", body="{}")),
+    one("other_room_service_method", Req(path=ROOM_SERVICE + "CreateRoom", body='{"name": "{room}"}')),
+    one("egress_service", Req(path="/twirp/livekit.Egress/ListEgress", body="{}")),
     one("non_twirp_path", Req(path="/nothing")),
     one("health_check", Req(path="/", http_method="GET", content_type=None, body=b"", auth=NO_AUTH)),
     one("service_without_slash", Req(path=SERVICE[:-1], body=b"", content_type=None)),
@@ -275,4 +288,46 @@ CASES: list[Case] = [
     one("deadline_overflowing", Req(headers=(("X-Twirp-Timeout-Ms", "9223372036854775807"),)), seeded=True),
     one("deadline_not_a_number", Req(headers=(("X-Twirp-Timeout-Ms", "soon"),)), seeded=True),
     Case("create_with_deadline_zero", (create(headers=(("X-Twirp-Timeout-Ms", "0"),)), LIST)),
+    # RoomService's reads of the room store.
+    one("list_rooms", list_rooms(), seeded=True),
+    one("list_rooms_never_created", list_rooms()),
+    one("list_rooms_named_twice", list_rooms('{"names": ["{room}", "{room}", "{room}-not"]}'), seeded=True),
+    one("list_rooms_camel_case_and_null", list_rooms('{"Names": ["{room}"], "future": null}'), seeded=True),
+    one("list_rooms_with_room_admin_only", list_rooms(auth=GOOD), seeded=True),
+    one("list_rooms_room_list_false", list_rooms(auth=with_claims(video={"roomList": False})), seeded=True),
+    one("list_rooms_no_video_grant", list_rooms(auth=with_claims(video=None)), seeded=True),
+    one("list_rooms_no_token", list_rooms(auth=NO_AUTH), seeded=True),
+    one("list_rooms_deadline_zero", list_rooms(headers=(("X-Twirp-Timeout-Ms", "0"),)), seeded=True),
+    one(
+        "list_rooms_protobuf",
+        list_rooms(b"\x0a\x06{room}", content_type="application/protobuf"),
+        seeded=True,
+    ),
+    one("list_rooms_empty_body", list_rooms(b"", auth=NO_AUTH)),
+    one("list_rooms_wrong_type", list_rooms('{"names": "{room}"}')),
+    one("list_rooms_get", list_rooms(http_method="GET")),
+    one("list_rooms_text_plain", list_rooms(content_type="text/plain")),
+    one("list_participants", list_participants(), seeded=True),
+    one("list_participants_never_created", list_participants()),
+    one(
+        "list_participants_empty_room_name",
+        list_participants("{}", auth=with_claims(video={"roomAdmin": True})),
+    ),
+    one("list_participants_room_list_only", list_participants(auth=ROOM_LIST), seeded=True),
+    one(
+        "list_participants_another_room",
+        list_participants(auth=with_claims(video={"roomAdmin": True, "room": "another"})),
+        seeded=True,
+    ),
+    one(
+        "list_participants_room_join",
+        list_participants(
+            auth=bearer(lambda room: _jwt(claims(room, video={"roomJoin": True, "room": room})))
+        ),
+        seeded=True,
+    ),
+    one("list_participants_no_token", list_participants(auth=NO_AUTH), seeded=True),
+    one("list_participants_deadline_zero", list_participants(headers=(("X-Twirp-Timeout-Ms", "0"),))),
+    one("room_service_unknown_method", Req(path=ROOM_SERVICE + "ListDispatch")),
+    one("room_service_without_slash", Req(path=ROOM_SERVICE[:-1], body=b"", content_type=None)),
 ]

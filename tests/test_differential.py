@@ -21,20 +21,23 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import betterproto2
 import jwt
 import pytest
 from differential_cases import CASES, SERVICE, Case, Req, claims
 from livekit_server import API_KEY, API_SECRET, RealServer, start, unique_room
 
 from dispatch_client import AgentDispatch, ListAgentDispatchResponse
+from dispatch_client._generated.livekit import ListParticipantsResponse, ListRoomsResponse
 from dispatch_client.codec import encode
 from dispatch_client.testing import LocalDispatchServer
 from dispatch_client.testing._state import ID_ALPHABET
 
 # Case name -> why the stand-in answers otherwise.
 KNOWN_DIFFERENCES: dict[str, str] = {
-    "other_twirp_service": "the stand-in serves AgentDispatchService only; livekit-server's other "
-    "Twirp services (RoomService, Egress, Ingress, SIP) answer there",
+    "other_room_service_method": "of RoomService the stand-in serves only ListRooms and ListParticipants",
+    "egress_service": "the stand-in serves AgentDispatchService and two RoomService reads only; "
+    "livekit-server's other Twirp services (Egress, Ingress, SIP) answer there",
 }
 COMPARED_HEADERS = (
     "Vary",
@@ -47,6 +50,12 @@ COMPARED_HEADERS = (
     "Access-Control-Max-Age",
 )
 DISPATCH_ID = re.compile(f"AD_[{ID_ALPHABET}]{{12}}")
+OTHER_ID = re.compile(f"(RM|PA)_[{ID_ALPHABET}]{{12}}")
+RESPONSES: dict[str, type[betterproto2.Message]] = {
+    "ListDispatch": ListAgentDispatchResponse,
+    "ListRooms": ListRoomsResponse,
+    "ListParticipants": ListParticipantsResponse,
+}
 RUN = unique_room("diff")
 Answer = dict[str, object]
 
@@ -60,7 +69,7 @@ async def local() -> AsyncIterator[LocalDispatchServer]:
 
 
 def _mask(obj: object) -> object:
-    """Ids and creation times replaced by what they must look like; lists of dispatches sorted."""
+    """Ids, creation times and secrets replaced by what they must look like; lists sorted."""
     if isinstance(obj, dict):
         out = {k: _mask(v) for k, v in obj.items()}
         if isinstance(out.get("id"), str) and DISPATCH_ID.fullmatch(str(out["id"])):
@@ -68,6 +77,16 @@ def _mask(obj: object) -> object:
         created = out.get("created_at")
         if isinstance(created, str) and created.isdigit() and int(created) > 1_700_000_000 * 10**9:
             out["created_at"] = "<now in ns>"
+        sid = out.get("sid")
+        if isinstance(sid, str) and OTHER_ID.fullmatch(sid):
+            out["sid"] = sid[:3] + "<12 base57>"
+        for key, digits in (("creation_time", 10), ("creation_time_ms", 13)):
+            if isinstance(out.get(key), str) and re.fullmatch(f"[0-9]{{{digits}}}", str(out[key])):
+                out[key] = f"<{digits} digits>"
+        if isinstance(out.get("turn_password"), str) and re.fullmatch(
+            "[0-9A-Za-z]{43,44}", str(out["turn_password"])
+        ):
+            out["turn_password"] = "<43 or 44 alphanumerics>"
         return out
     if isinstance(obj, list):
         return sorted((_mask(v) for v in obj), key=lambda v: json.dumps(v, sort_keys=True))
@@ -76,7 +95,7 @@ def _mask(obj: object) -> object:
 
 def _decode(method: str, content_type: str, body: bytes) -> object:
     if content_type.startswith("application/protobuf"):  # shown as the JSON of the same message
-        cls = ListAgentDispatchResponse if method == "ListDispatch" else AgentDispatch
+        cls = RESPONSES.get(method, AgentDispatch)
         return json.loads(encode(cls().parse(body), emit_unpopulated=True))
     if content_type.startswith("application/json"):
         try:
@@ -92,7 +111,7 @@ async def _send(
     def fill(text: str) -> str:
         return text.replace("{room}", room).replace("{id}", ids[0] if ids else "").replace("{token}", token)
 
-    path = fill(req.path if req.path is not None else SERVICE + req.method)
+    path = fill(req.path if req.path is not None else req.service + req.method)
     body = fill(req.body) if isinstance(req.body, str) else req.body.replace(b"{room}", room.encode())
     if isinstance(req.body, bytes) and b"{room}" in req.body:  # a protobuf string: fix its length byte
         body = req.body.replace(b"\x06{room}", bytes([len(room)]) + room.encode())

@@ -5,7 +5,9 @@
             ...
 
 ``LocalCloud(["us", "eu"])`` runs several such servers as regions sharing one state, with
-LiveKit Cloud's ``/settings/regions``, for failover tests.
+LiveKit Cloud's ``/settings/regions``, for failover tests. ``LocalCluster(2)`` runs nodes of
+a self-hosted cluster sharing one room store, as livekit-server nodes sharing Redis, any of
+which a test can kill (``NODE_LIVENESS`` and ``AGENT_RETURN`` are its default waits).
 
 pytest users can enable ready-made fixtures with
 ``pytest_plugins = ["dispatch_client.testing.pytest_plugin"]`` (needs pytest-asyncio).
@@ -17,18 +19,23 @@ The limits the server checks, as livekit-server v1.13.5 does, in bytes: ``MAX_DE
 """
 
 from ._cloud import LocalCloud, Outage
+from ._cluster import AGENT_RETURN, NODE_LIVENESS, LocalCluster, LocalNode
+from ._limits import MAX_ATTRIBUTES_BYTES, MAX_DEPLOYMENT_BYTES, MAX_METADATA_BYTES
 from ._server import DEFAULT_API_KEY, MAX_BODY_BYTES, LocalDispatchServer
-from ._state import MAX_ATTRIBUTES_BYTES, MAX_DEPLOYMENT_BYTES, MAX_METADATA_BYTES
 from ._workers import SimulatedWorker, WorkerAnswer
 
 __all__ = [
+    "AGENT_RETURN",
     "DEFAULT_API_KEY",
     "MAX_ATTRIBUTES_BYTES",
     "MAX_BODY_BYTES",
     "MAX_DEPLOYMENT_BYTES",
     "MAX_METADATA_BYTES",
+    "NODE_LIVENESS",
     "LocalCloud",
+    "LocalCluster",
     "LocalDispatchServer",
+    "LocalNode",
     "Outage",
     "SimulatedWorker",
     "WorkerAnswer",

@@ -191,10 +191,11 @@ def _check_video(video: Mapping[str, object]) -> None:
             _check(value, _VIDEO_FIELDS[name], "VideoGrant", f"ClaimGrants.video.{name}")
 
 
-def video_grant(claims: Mapping[str, object]) -> tuple[bool, str] | None:
-    """``(roomAdmin, room)`` of a token whose types were checked; None without a ``video`` grant."""
+def video_grant(claims: Mapping[str, object]) -> tuple[bool, str, bool] | None:
+    """``(roomAdmin, room, roomList)`` of a token whose types were checked; None without a
+    ``video`` grant."""
     video = claim(claims, "video")
     if not isinstance(video, dict):
         return None
-    room_admin, room = claim(video, "roomAdmin"), claim(video, "room")
-    return room_admin is True, room if isinstance(room, str) else ""
+    room_admin, room, room_list = claim(video, "roomAdmin"), claim(video, "room"), claim(video, "roomList")
+    return room_admin is True, room if isinstance(room, str) else "", room_list is True

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import random
-import socket
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -25,6 +24,7 @@ from aiohttp.typedefs import Handler, Middleware
 from .._checks import require_seconds, require_text
 from .._generated.livekit import AgentDispatch
 from . import _routes
+from ._listening import Listening, base_url, listen
 from ._server import DEFAULT_API_KEY, NOT_RUNNING_WAIT, LocalDispatchServer
 from ._state import DEFAULT_EMPTY_TIMEOUT, DispatchStore
 from ._tokens import TokenRejected, TokenVerifier
@@ -48,7 +48,7 @@ class _Region:
     name: str
     server: LocalDispatchServer
     port: int = 0
-    runner: web.AppRunner | None = None
+    listening: Listening | None = None
     outage: Outage | None = None
 
 
@@ -211,8 +211,7 @@ class LocalCloud:
         return f"LocalCloud(regions={list(self._regions)!r}, api_key={self.api_key!r})"
 
     def _urls(self) -> dict[str, str]:
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return {name: f"http://{host}:{region.port}" for name, region in self._regions.items()}
+        return {name: base_url(self._host, region.port) for name, region in self._regions.items()}
 
     def _region(self, name: str) -> _Region:
         if not self._running:
@@ -223,28 +222,17 @@ class LocalCloud:
         return found
 
     async def _listen(self, region: _Region) -> None:
-        if region.runner is not None:
+        if region.listening is not None:
             return
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.create_server((self._host, region.port), family=family)
         app = region.server.app()
         app.middlewares.append(self._middleware(region))
-        runner = web.AppRunner(
-            app, handle_signals=False, access_log=None, shutdown_timeout=self._shutdown_timeout
-        )
-        try:
-            await runner.setup()
-            await web.SockSite(runner, sock).start()
-        except BaseException:
-            await runner.cleanup()
-            sock.close()
-            raise
-        region.port, region.runner = sock.getsockname()[1], runner
+        region.listening = await listen(app, self._host, region.port, shutdown_timeout=self._shutdown_timeout)
+        region.port = region.listening.port
 
     async def _stop(self, region: _Region) -> None:
-        runner, region.runner = region.runner, None
-        if runner is not None:
-            await runner.cleanup()
+        listening, region.listening = region.listening, None
+        if listening is not None:
+            await listening.stop()
 
     async def _stop_all(self) -> None:
         for region in self._regions.values():

@@ -2,10 +2,11 @@
 
 betterproto2's parser is lenient (it reads a truncated field, and a field sent with
 the wrong wire type becomes a value of the wrong Python type), which a server cannot
-afford, so requests are read here. The request messages hold only strings, enums and
-string-to-string maps. As in Go, a known field with an unexpected wire type is kept as
-an unknown field (here: skipped), the last value of a scalar field wins, map entries
-accumulate, strings must be UTF-8 and enums keep numbers they have no name for.
+afford, so requests are read here. The request messages hold only strings, repeated
+strings, enums and string-to-string maps. As in Go, a known field with an unexpected wire
+type is kept as an unknown field (here: skipped), the last value of a scalar field wins,
+repeated values and map entries accumulate, strings must be UTF-8 and enums keep numbers
+they have no name for.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def _enum_number(raw: int) -> int:
 @dataclasses.dataclass(frozen=True)
 class _Field:
     attr: str
-    kind: str  # "string", "enum" or "map"
+    kind: str  # "string", "strings" (repeated), "enum" or "map"
     enum: Any = None
 
 
@@ -124,6 +125,8 @@ def _schema(cls: type[betterproto2.Message]) -> dict[int, _Field]:
         if kind == "map":
             if meta.map_meta is None or {m.proto_type for m in meta.map_meta} != {"string"}:
                 raise TypeError(f"{cls.__name__}.{f.name}: only string-to-string maps are supported")
+        elif kind == "string" and meta.repeated:
+            kind = "strings"
         elif kind not in ("string", "enum") or meta.repeated:
             raise TypeError(f"{cls.__name__}.{f.name}: {kind} fields are not supported")
         schema[meta.number] = _Field(f.name, kind, types.get(f.name))
@@ -142,6 +145,8 @@ def decode(cls: type[M], data: bytes) -> M:
             values[field.attr] = field.enum(_enum_number(value))
         elif field.kind == "string" and wire == LENGTH:
             values[field.attr] = _string(value)
+        elif field.kind == "strings" and wire == LENGTH:
+            values.setdefault(field.attr, []).append(_string(value))
         elif field.kind == "map" and wire == LENGTH:
             key, item = _string_map_entry(value)
             values.setdefault(field.attr, {})[key] = item

@@ -2,20 +2,20 @@
 
 Its middleware runs in this order on every path: CORS (preflights are answered here,
 every answer gets ``Vary: Origin``), a leading ``//`` made ``/``, the token check. Then
-Go's ServeMux routes: ``/twirp/livekit.AgentDispatchService/`` and below to Twirp, the
-same path without its final slash to a 307 redirect, ``/`` to the health check ("OK"),
-anything else to Go's plain-text "404 page not found". (The real server has more routes:
-its other Twirp services, ``/rtc``, ``/agent`` and, with ``--dev``, ``/debug/``.)
+Go's ServeMux routes: ``/twirp/livekit.AgentDispatchService/``, ``/twirp/livekit.RoomService/``
+and below to Twirp, the same paths without their final slash to a 307 redirect, ``/`` to the
+health check ("OK"), anything else to Go's plain-text "404 page not found". (The real server
+has more routes: its other Twirp services, ``/rtc``, ``/agent`` and, with ``--dev``, ``/debug/``.)
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from .._transport.call import SERVICE
+from ._twirp import SERVICES
 
 __all__ = [
-    "SERVICE_PATH",
+    "SERVICE_PATHS",
     "cors",
     "health",
     "not_found",
@@ -24,7 +24,7 @@ __all__ = [
     "strip_double_slash",
 ]
 
-SERVICE_PATH = f"/twirp/{SERVICE}/"
+SERVICE_PATHS = tuple(f"/twirp/{service}/" for service in SERVICES)
 
 
 def strip_double_slash(path: str) -> str:
@@ -70,9 +70,9 @@ def not_found() -> web.Response:
     )
 
 
-def redirect_to_service(request: web.Request) -> web.Response:
+def redirect_to_service(request: web.Request, service_path: str) -> web.Response:
     """Go's ServeMux sends a path lacking the final slash of a registered prefix there, with a 307."""
-    location = SERVICE_PATH + (f"?{request.query_string}" if request.query_string else "")
+    location = service_path + (f"?{request.query_string}" if request.query_string else "")
     if request.method in ("GET", "HEAD"):
         body = f'<a href="{location}">Temporary Redirect</a>.\n\n'
         return web.Response(status=307, text=body, content_type="text/html", headers={"Location": location})

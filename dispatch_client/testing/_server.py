@@ -2,35 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import random
 import secrets
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 
 import aiohttp
-import betterproto2
 from aiohttp import web
 
 from .._checks import require_positive_int, require_seconds, require_text
-from .._generated.livekit import (
-    AgentDispatch,
-    CreateAgentDispatchRequest,
-    DeleteAgentDispatchRequest,
-    ListAgentDispatchRequest,
-    ListAgentDispatchResponse,
-)
+from .._generated.livekit import AgentDispatch
 from .._transport.retry import RetryPolicy
 from ..errors import TwirpError, TwirpErrorCode
 from ..service import DEFAULT_RETRY, DEFAULT_TIMEOUT, AgentDispatchService
 from . import _routes, _twirp
-from ._state import DEFAULT_EMPTY_TIMEOUT, DispatchStore, check_create, room_error
-from ._tokens import Grant, TokenRejected, TokenVerifier
+from ._api import TwirpMethods
+from ._listening import Listening, base_url, listen, non_negative
+from ._state import DEFAULT_EMPTY_TIMEOUT, DispatchStore
+from ._tokens import TokenRejected, TokenVerifier
 from ._workers import SimulatedWorker, WorkerAnswer
 
 __all__ = ["DEFAULT_API_KEY", "MAX_BODY_BYTES", "NOT_RUNNING_WAIT", "LocalDispatchServer"]
@@ -40,13 +33,6 @@ logger = logging.getLogger("dispatch_client.testing")
 DEFAULT_API_KEY = "devkey"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # livekit-server's limit after v1.13.5 (opt in with max_body_bytes=)
 NOT_RUNNING_WAIT = 3.0  # livekit-server's internal RPC timeout, in seconds
-TIMEOUT_HEADER = "X-Twirp-Timeout-Ms"
-_REQUESTS = (CreateAgentDispatchRequest, DeleteAgentDispatchRequest, ListAgentDispatchRequest)
-_REQUEST_TYPES: dict[str, type[betterproto2.Message]] = {
-    "CreateDispatch": CreateAgentDispatchRequest,
-    "DeleteDispatch": DeleteAgentDispatchRequest,
-    "ListDispatch": ListAgentDispatchRequest,
-}
 
 
 class LocalDispatchServer:
@@ -64,21 +50,26 @@ class LocalDispatchServer:
     dispatch (``agent_name ""``) in every room a create starts, ids of ``AD_`` and 12
     base57 characters, no deduplication on ``X-Livekit-Request-Id``, no body limit.
 
-    A room runs from the create that starts it until ``empty_timeout`` seconds later (300,
-    livekit-server's default; ``None``: until :meth:`close_room`). List, get and delete in
-    a room that is not running answer, as livekit-server does after its internal RPC times
-    out, ``unavailable`` "no response from servers" -- after ``not_running_wait`` seconds
-    (3, as the real server; tests may make it short, the answer is the same). An
+    It also serves ``RoomService``'s two reads of the room store, at once: ``ListRooms``
+    (a token with ``roomList``) and ``ListParticipants`` (``roomAdmin`` on the room), which
+    lists the agents simulated workers sent into the room.
+
+    A room nobody joined runs from the create that starts it until ``empty_timeout``
+    seconds later (300, livekit-server's default; ``None``: until :meth:`close_room`); one
+    with agents runs while they are in it, and 20 s after the last one left. List, get and
+    delete in a room that is not running answer, as livekit-server does after its internal
+    RPC times out, ``unavailable`` "no response from servers" -- after ``not_running_wait``
+    seconds (3, as the real server; tests may make it short, the answer is the same). An
     ``X-Twirp-Timeout-Ms`` deadline that ends first answers ``canceled`` (408) then; one of
-    0 or less does so at once, for every method.
+    0 or less does so at once, for every dispatch method (the RoomService reads ignore it).
 
     Without ``api_secret`` a random one is made (see :attr:`api_secret`). ``port=0`` picks a
     free port. ``clock`` (Unix nanoseconds) stamps ``created_at``, judges token times and
     room timeouts; ``rng`` draws dispatch ids. ``max_body_bytes`` (none by default, as in
     v1.13.5) refuses larger bodies with a plain-text 413, as later releases do at 10 MiB.
     :meth:`close` gives requests in progress ``shutdown_timeout`` seconds, then cancels them.
-    ``store`` shares one state between servers (LocalCloud's regions); ``rng`` and
-    ``empty_timeout`` are then the store's.
+    ``store`` shares one state between servers (LocalCloud's regions, LocalCluster's
+    nodes); ``rng`` and ``empty_timeout`` are then the store's.
     """
 
     def __init__(
@@ -110,14 +101,15 @@ class LocalDispatchServer:
         self._shutdown_timeout = require_seconds("shutdown_timeout", shutdown_timeout)
         if empty_timeout is not None:
             empty_timeout = require_seconds("empty_timeout", empty_timeout)
-        self._not_running_wait = _non_negative("not_running_wait", not_running_wait)
+        self._not_running_wait = non_negative("not_running_wait", not_running_wait)
         if store is None:
             rng = rng if rng is not None else random.Random()
             store = DispatchStore(clock=clock, rng=rng, empty_timeout=empty_timeout)
         self._store = store
+        self._methods = TwirpMethods(store, not_running_wait=self._not_running_wait, max_body=self._max_body)
         self._clock = clock
         self._tokens = TokenVerifier({self._api_key: self._api_secret}, clock=lambda: clock() / 1e9)
-        self._runner: web.AppRunner | None = None
+        self._listening: Listening | None = None
         self._url: str | None = None
 
     @property
@@ -155,7 +147,7 @@ class LocalDispatchServer:
         """
         if not isinstance(agent_name, str):
             raise ValueError(f"agent_name must be a string, got {agent_name!r}")
-        delay = _non_negative("delay", delay)
+        delay = non_negative("delay", delay)
         return self._store.workers.add(agent_name, delay=delay, answer=WorkerAnswer(answer))
 
     def remove_worker(self, worker: SimulatedWorker) -> bool:
@@ -181,28 +173,12 @@ class LocalDispatchServer:
 
     async def start(self) -> str:
         """Listen and serve; returns :attr:`url`."""
-        if self._runner is not None:
+        if self._listening is not None:
             raise RuntimeError("the server is already running")
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.create_server((self._host, self._port), family=family)
-        runner = web.AppRunner(
-            self.app(),
-            handle_signals=False,
-            access_log=None,
-            lingering_time=0,
-            shutdown_timeout=self._shutdown_timeout,
+        self._listening = await listen(
+            self.app(), self._host, self._port, shutdown_timeout=self._shutdown_timeout, lingering_time=0
         )
-        try:
-            await runner.setup()
-            await web.SockSite(runner, sock).start()
-        except BaseException:
-            await runner.cleanup()
-            sock.close()
-            raise
-        self._runner = runner
-        port = sock.getsockname()[1]
-        host = f"[{self._host}]" if family == socket.AF_INET6 else self._host
-        self._url = f"http://{host}:{port}"
+        self._url = base_url(self._host, self._listening.port)
         return self._url
 
     async def close(self) -> None:
@@ -210,9 +186,9 @@ class LocalDispatchServer:
 
         Requests in progress get ``shutdown_timeout`` seconds to finish, then are cancelled.
         """
-        runner, self._runner, self._url = self._runner, None, None
-        if runner is not None:
-            await runner.cleanup()
+        listening, self._listening, self._url = self._listening, None, None
+        if listening is not None:
+            await listening.stop()
 
     async def __aenter__(self) -> LocalDispatchServer:
         await self.start()
@@ -257,49 +233,12 @@ class LocalDispatchServer:
         grant = self._tokens.grant(request.headers.get("Authorization"), request.query.get("access_token"))
         if path == "/":
             return _routes.health()
-        if path == _routes.SERVICE_PATH[:-1]:
-            return _routes.redirect_to_service(request)
-        if not path.startswith(_routes.SERVICE_PATH):
-            return _routes.not_found()
-        return await self._twirp(request, path, grant)
-
-    async def _twirp(self, request: web.Request, path: str, grant: Grant | None) -> web.Response:
-        method = _twirp.method_of(request.method, path)
-        encoding = _twirp.encoding_of(request.headers.get("Content-Type", ""), request.method, path)
-        body = await _twirp.read_body(request, self._max_body)
-        req = _twirp.decode_request(_REQUEST_TYPES[method], body, encoding)
-        deadline = _twirp.timeout_of(request.headers.get(TIMEOUT_HEADER))
-        if not isinstance(req, _REQUESTS):
-            raise TypeError(f"unexpected request {type(req).__name__}")
-        if grant is None or not grant.room_admin or grant.room != req.room:
-            # livekit-server answers a missing grant with unauthenticated, never permission_denied.
-            raise TwirpError(TwirpErrorCode.UNAUTHENTICATED, "permissions denied")
-        if isinstance(req, CreateAgentDispatchRequest):
-            check_create(req)
-        if deadline is not None and deadline <= 0:
-            raise room_error(TwirpErrorCode.CANCELED, "request canceled")
-        result: AgentDispatch | ListAgentDispatchResponse
-        if isinstance(req, CreateAgentDispatchRequest):
-            result = self._store.create(req)
-        else:
-            await self._require_running(req.room, deadline)
-            if isinstance(req, DeleteAgentDispatchRequest):
-                result = self._store.delete(req.room, req.dispatch_id)
-            else:
-                result = ListAgentDispatchResponse(
-                    agent_dispatches=self._store.find(req.room, req.dispatch_id)
-                )
-        return _twirp.response(result, encoding)
-
-    async def _require_running(self, room: str, deadline: float | None) -> None:
-        """Nothing answers for a room that is not running: livekit-server's RPC waits, then gives up."""
-        if self._store.running(room):
-            return
-        if deadline is not None and deadline < self._not_running_wait:
-            await asyncio.sleep(deadline)
-            raise room_error(TwirpErrorCode.CANCELED, "request canceled")
-        await asyncio.sleep(self._not_running_wait)
-        raise room_error(TwirpErrorCode.UNAVAILABLE, "no response from servers")
+        for service_path in _routes.SERVICE_PATHS:
+            if path == service_path[:-1]:
+                return _routes.redirect_to_service(request, service_path)
+            if path.startswith(service_path):
+                return await self._methods.answer(request, path, grant)
+        return _routes.not_found()
 
 
 @contextlib.asynccontextmanager
@@ -317,9 +256,3 @@ async def _connected(
             retry=retry,
             clock=lambda: clock() / 1e9,
         )
-
-
-def _non_negative(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-        raise ValueError(f"{name} must be a number of seconds, 0 or more, got {value!r}")
-    return float(value)

@@ -1,9 +1,16 @@
-"""Rooms and their dispatches, kept in memory, with livekit-server v1.13.5's checks and limits."""
+"""Rooms with their dispatches and participants, kept in memory as livekit-server v1.13.5 keeps them.
+
+The room store (Redis, in a cluster) holds every room a node started, with its agents; the
+dispatches live on the node that runs the room. A room whose node is killed stays in the
+store, and nothing answers for its dispatches until a node starts it again: a create once
+the killed node no longer counts as alive, or its agents coming back after
+``agent_return`` seconds. It then keeps its sid and its agents, but none of its dispatches:
+it gets a new default dispatch only.
+"""
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import random
 from collections.abc import Callable
 
@@ -11,82 +18,40 @@ from .._generated.livekit import (
     AgentDispatch,
     AgentDispatchState,
     CreateAgentDispatchRequest,
+    ParticipantInfo,
+    Room,
 )
-from ..errors import TwirpError, TwirpErrorCode
+from ..errors import TwirpErrorCode
+from ._limits import check_create, room_error
+from ._nodes import NODE_LIVENESS, NodeTable
+from ._rooms import RoomRecord
 from ._workers import ID_ALPHABET as _WORKER_ID_ALPHABET
-from ._workers import TURN_PASSWORD_ALPHABET, TURN_PASSWORD_LENGTH, RoomInfo, WorkerPool, new_id
+from ._workers import WorkerPool, new_id, room_snapshot
 
 __all__ = [
+    "AGENT_RETURN",
     "DEFAULT_EMPTY_TIMEOUT",
     "ID_ALPHABET",
-    "MAX_ATTRIBUTES_BYTES",
-    "MAX_DEPLOYMENT_BYTES",
-    "MAX_METADATA_BYTES",
     "DispatchStore",
-    "check_create",
-    "room_error",
 ]
 
-MAX_METADATA_BYTES = 512 * 1024
-MAX_ATTRIBUTES_BYTES = 64 * 1024
-MAX_DEPLOYMENT_BYTES = 64
 DEFAULT_EMPTY_TIMEOUT = 300.0  # livekit-server's room.empty_timeout, in seconds
+AGENT_RETURN = 10.0  # seconds from a node's death until its rooms' agents are back (7 to 13 measured)
 ID_PREFIX = "AD_"
 ID_LENGTH = 12
 # The shortuuid alphabet livekit-server draws ids from: no 0, 1, I, O or l.
 ID_ALPHABET = _WORKER_ID_ALPHABET
-# livekit-server turns every error of the room's handler (and of its own checks that are not
-# Twirp errors) into a Twirp error whose message starts with the text of an "unknown" one.
-ROOM_ERROR_PREFIX = "twirp error unknown: "
-
-
-def room_error(code: TwirpErrorCode, message: str) -> TwirpError:
-    """An error as livekit-server writes one that came from past its Twirp layer."""
-    return TwirpError(code, ROOM_ERROR_PREFIX + message)
-
-
-def _check_deployment(deployment: str) -> None:
-    data = deployment.encode()
-    if len(data) > MAX_DEPLOYMENT_BYTES:
-        raise room_error(TwirpErrorCode.INVALID_ARGUMENT, f"deployment exceeds {MAX_DEPLOYMENT_BYTES} bytes")
-    for position, byte in enumerate(data):  # bytes, not characters: UTF-8 beyond ASCII is allowed
-        if byte == ord("_"):
-            raise room_error(TwirpErrorCode.INVALID_ARGUMENT, "deployment contains reserved character '_'")
-        if byte <= 0x20 or byte == 0x7F:
-            raise room_error(
-                TwirpErrorCode.INVALID_ARGUMENT,
-                f"deployment contains whitespace or control byte at position {position}",
-            )
-
-
-def check_create(req: CreateAgentDispatchRequest) -> None:
-    """livekit-server's checks of a create, in its order; neither ``room`` nor ``agent_name`` is checked."""
-    _check_deployment(req.deployment)
-    if len(req.metadata.encode()) > MAX_METADATA_BYTES:
-        raise room_error(TwirpErrorCode.INVALID_ARGUMENT, "metadata size exceeds limits")
-    attributes_size = sum(len(k.encode()) + len(v.encode()) for k, v in req.attributes.items())
-    if attributes_size > MAX_ATTRIBUTES_BYTES:
-        raise room_error(TwirpErrorCode.INVALID_ARGUMENT, "attribute size exceeds limits")
-
-
-@dataclasses.dataclass
-class _Room:
-    info: RoomInfo
-    dispatches: dict[str, AgentDispatch]
-
-    @property
-    def created_at(self) -> int:  # Unix nanoseconds
-        return self.info.created_at
 
 
 class DispatchStore:
-    """The rooms that are running, each with its dispatches.
+    """The rooms, each with its dispatches and its agents, on the nodes of ``nodes``.
 
-    As in livekit-server v1.13.5, a create starts its room when the room is not running,
-    and a room starts with a default dispatch (``agent_name ""``, kept for backward
-    compatibility). A room stops running ``empty_timeout`` seconds after it started (no
-    participant ever joins here), or when :meth:`close_room` says so; its dispatches go
-    with it. ``None`` means rooms run until closed. ``clock`` gives Unix nanoseconds.
+    As in livekit-server v1.13.5, a create starts its room when no node runs it, and a room
+    starts with a default dispatch (``agent_name ""``, kept for backward compatibility). A
+    room nobody joined stops ``empty_timeout`` seconds after it started (``None``: never);
+    one whose participants all left stops ``DEPARTURE_TIMEOUT`` seconds after the last left;
+    its dispatches go with it. ``clock`` gives Unix nanoseconds. Without ``nodes``, one node
+    that never dies runs every room.
     """
 
     def __init__(
@@ -96,60 +61,136 @@ class DispatchStore:
         rng: random.Random,
         empty_timeout: float | None,
         workers: WorkerPool | None = None,
+        nodes: NodeTable | None = None,
+        agent_return: float = AGENT_RETURN,
     ) -> None:
         self._clock = clock
         self._rng = rng
-        self._empty_timeout = empty_timeout
-        self._rooms: dict[str, _Room] = {}
+        self._empty_timeout = None if empty_timeout is None else round(empty_timeout * 1e9)
+        self._agent_return = round(agent_return * 1e9)
+        self._rooms: dict[str, RoomRecord] = {}
+        self._returning: set[str] = set()  # rooms whose agents come back (their node was killed)
+        if nodes is None:
+            nodes = NodeTable(clock=clock, rng=rng, liveness=NODE_LIVENESS)
+            nodes.add()
+        self.nodes = nodes
         # Simulated workers: a dispatch made while one of its agent name is registered gets a job.
         self.workers = workers if workers is not None else WorkerPool(clock=clock, rng=rng)
+        self.workers.on_join = self._joined
+
+    def _tick(self) -> None:
+        """Bring the state up to now: answers of workers, agents back on another node."""
+        self.workers.settle()
+        now = self._clock()
+        for name in sorted(self._returning):
+            room = self._rooms[name]
+            if room.returns_at is not None and room.returns_at <= now:
+                self._agents_back(name, room, room.returns_at)
+
+    def _serving(self, name: str) -> RoomRecord | None:
+        """The room, when a node that runs answers for it."""
+        node = self.nodes.node_of(name)
+        if node is None or not self.nodes.alive(node):
+            return None
+        return self._rooms.get(name)
+
+    def _live(self, name: str) -> RoomRecord | None:
+        """The room, when a node that runs answers for it and it is not past its timeouts (it
+        is closed here when it is)."""
+        room = self._serving(name)
+        if room is not None and room.past_timeout(self._clock(), self._empty_timeout):
+            self._close(name)
+            return None
+        return room
+
+    def _close(self, name: str) -> None:
+        closed = self._rooms.pop(name, None)
+        self._returning.discard(name)
+        self.nodes.unplace(name)
+        if closed is not None:
+            self.workers.forget(set(closed.dispatches))
+
+    def _open(self, name: str) -> bool:
+        """Whether the store still holds the room (one past its timeouts is closed here)."""
+        return self._live(name) is not None or name in self._rooms
 
     def running(self, room: str) -> bool:
-        """Whether ``room`` is running now (a room past its empty timeout is closed here)."""
-        found = self._rooms.get(room)
-        if found is None:
-            return False
-        if self._empty_timeout is not None and self._clock() - found.created_at >= self._empty_timeout * 1e9:
-            del self._rooms[room]
-            self.workers.forget(set(found.dispatches))
-            return False
-        return True
+        """Whether a node that runs answers for ``room`` now."""
+        self._tick()
+        return self._live(room) is not None
 
     def close_room(self, room: str) -> bool:
         """Stop ``room`` now, as its empty timeout would; whether it was running."""
         was_running = self.running(room)
-        closed = self._rooms.pop(room, None)
-        if closed is not None:
-            self.workers.forget(set(closed.dispatches))
+        self._close(room)
         return was_running
+
+    def kill_node(self, node_id: str) -> None:
+        """The node dies: its rooms stay in the store, with their agents, and nothing answers
+        for them; the agents come back (on another node) ``agent_return`` seconds later,
+        no sooner than the node stops counting as alive."""
+        self._tick()
+        self.nodes.kill(node_id)
+        back = self._clock() + max(self.nodes.liveness, self._agent_return)
+        for name in self.nodes.rooms_on(node_id):
+            room = self._rooms.get(name)
+            if room is not None:
+                self.workers.forget(set(room.dispatches))  # offers in flight die with the node
+                if room.participants:
+                    room.returns_at = back
+                    self._returning.add(name)
+
+    def _agents_back(self, name: str, room: RoomRecord, at: int) -> None:
+        if self._serving(name) is not None or self._start(name, at) is not None:
+            room.agents_reconnect(at, self._rng)
+            self._returning.discard(name)
+        # else no node to go to: they try again on the next look
+
+    def _start(self, name: str, at: int | None = None) -> RoomRecord | None:
+        """Start ``name`` on a node, or None when the node it is on does not answer (killed, and
+        still counted alive). A room the store still holds keeps its sid and its agents."""
+        node = self.nodes.node_of(name)
+        if node is None or not self.nodes.counted(node, at):
+            node = self.nodes.place(name, at)
+        if node is None or not self.nodes.alive(node):
+            return None
+        now = self._clock() if at is None else at
+        room = self._rooms.get(name)
+        if room is None:
+            room = self._rooms[name] = RoomRecord.new(name, now, self._rng, self._empty_timeout)
+        else:
+            self.workers.forget(room.restart(now))
+        self._add(room, AgentDispatch(room=name), now)
+        return room
+
+    def _joined(self, dispatch: AgentDispatch, participant: ParticipantInfo) -> None:
+        room = self._rooms.get(dispatch.room)
+        if room is not None:
+            room.join(dispatch, participant)
 
     def _new_id(self, taken: dict[str, AgentDispatch]) -> str:
         while True:
-            new = ID_PREFIX + "".join(self._rng.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+            new = new_id(ID_PREFIX, self._rng, ID_LENGTH, ID_ALPHABET)
             if new not in taken:
                 return new
 
-    def _add(self, room: _Room, dispatch: AgentDispatch) -> AgentDispatch:
+    def _add(self, room: RoomRecord, dispatch: AgentDispatch, at: int | None = None) -> AgentDispatch:
         dispatch.id = self._new_id(room.dispatches)
-        dispatch.state = AgentDispatchState(created_at=self._clock())
+        dispatch.state = AgentDispatchState(created_at=self._clock() if at is None else at)
         room.dispatches[dispatch.id] = dispatch
         self.workers.launch(room.info, dispatch)
         return dispatch
 
-    def create(self, req: CreateAgentDispatchRequest) -> AgentDispatch:
-        """Store a new dispatch (starting its room first when it is not running); checks come first."""
+    def create(self, req: CreateAgentDispatchRequest) -> AgentDispatch | None:
+        """Store a new dispatch, starting its room first when no node runs it; checks come first.
+
+        None when the room is on a node that was killed but still counts as alive: nothing is done.
+        """
         check_create(req)
-        if not self.running(req.room):
-            info = RoomInfo(
-                name=req.room,
-                sid=new_id("RM_", self._rng),
-                created_at=self._clock(),
-                empty_timeout=self._empty_timeout,
-                turn_password=new_id("", self._rng, TURN_PASSWORD_LENGTH, TURN_PASSWORD_ALPHABET),
-            )
-            started = _Room(info=info, dispatches={})
-            self._rooms[req.room] = started
-            self._add(started, AgentDispatch(room=req.room))
+        self._tick()
+        room = self._live(req.room) or self._start(req.room)
+        if room is None:
+            return None
         dispatch = AgentDispatch(
             agent_name=req.agent_name,
             room=req.room,
@@ -158,12 +199,12 @@ class DispatchStore:
             deployment=req.deployment,
             attributes=dict(req.attributes),
         )
-        return copy.deepcopy(self._add(self._rooms[req.room], dispatch))
+        return copy.deepcopy(self._add(room, dispatch))
 
     def find(self, room: str, dispatch_id: str = "") -> list[AgentDispatch]:
         """A running room's dispatches (in creation order; livekit-server's order is random), or
         only the one with ``dispatch_id``."""
-        self.workers.settle()
+        self._tick()
         dispatches = self._rooms[room].dispatches
         if dispatch_id:
             found = dispatches.get(dispatch_id)
@@ -171,20 +212,33 @@ class DispatchStore:
         return [copy.deepcopy(d) for d in dispatches.values()]
 
     def delete(self, room: str, dispatch_id: str) -> AgentDispatch:
-        """Remove a dispatch of a running room and return it as it was (``deleted_at`` stays 0)."""
-        self.workers.settle()
-        dispatch = self._rooms[room].dispatches.pop(dispatch_id, None)
+        """Remove a dispatch of a running room and return it as it was (``deleted_at`` stays 0);
+        the agents its jobs sent leave the room."""
+        self._tick()
+        found = self._rooms[room]
+        dispatch = found.dispatches.pop(dispatch_id, None)
         if dispatch is None:
             raise room_error(TwirpErrorCode.NOT_FOUND, "dispatch ID not found")
-        # Its running jobs are ended on the worker's side; the answer shows them as they were.
         self.workers.forget({dispatch_id})
+        found.agents_of_leave(dispatch, self._clock())
         return dispatch
 
+    def list_rooms(self, names: list[str]) -> list[Room]:
+        """RoomService's ListRooms: the rooms of the store named in ``names`` (all when empty),
+        whether a node answers for them or not."""
+        self._tick()
+        wanted = set(names)
+        found = [name for name in self._rooms if not wanted or name in wanted]
+        return [room_snapshot(self._rooms[name].info) for name in found if self._open(name)]
+
+    def participants(self, room: str) -> list[ParticipantInfo]:
+        """RoomService's ListParticipants: the room's participants in the store (none when unknown)."""
+        self._tick()
+        found = self._rooms.get(room)
+        return [copy.deepcopy(p) for p in found.participants.values()] if found is not None else []
+
     def rooms(self) -> dict[str, list[AgentDispatch]]:
-        """Every running room, with copies of its dispatches."""
-        self.workers.settle()
-        return {
-            name: [copy.deepcopy(d) for d in room.dispatches.values()]
-            for name, room in list(self._rooms.items())
-            if self.running(name)
-        }
+        """Every room a node answers for, with copies of its dispatches."""
+        self._tick()
+        live = [(name, self._live(name)) for name in list(self._rooms)]
+        return {name: [copy.deepcopy(d) for d in room.dispatches.values()] for name, room in live if room}

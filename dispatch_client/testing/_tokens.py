@@ -55,10 +55,15 @@ class TokenRejected(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Grant:
-    """The part of a verified token's ``video`` grant the dispatch API looks at."""
+    """The part of a verified token's ``video`` grant the served APIs look at."""
 
     room_admin: bool
     room: str
+    room_list: bool = False
+
+    def admin_of(self, room: str) -> bool:
+        """Whether it lets its holder manage ``room`` (livekit-server: ``roomAdmin`` for that room)."""
+        return self.room_admin and self.room == room
 
 
 def _segment(text: str) -> bytes:
@@ -138,7 +143,7 @@ class TokenVerifier:
         if why is not None:
             raise TokenRejected(f"invalid token: {token}, error: {why}")
         found = video_grant(parsed.claims)
-        return None if found is None else Grant(room_admin=found[0], room=found[1])
+        return None if found is None else Grant(room_admin=found[0], room=found[1], room_list=found[2])
 
     def _failure(self, parsed: _Parsed, secret: bytes) -> str | None:
         """golang-jwt's error text for a token that fails the full check, else None."""

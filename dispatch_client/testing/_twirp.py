@@ -15,14 +15,15 @@ import betterproto2
 from aiohttp import web
 
 from .. import codec as _codec
-from .._transport.call import METHODS, SERVICE
 from ..errors import TwirpError, TwirpErrorCode
 from . import _protobuf
 
 __all__ = [
     "JSON",
     "PROTOBUF",
+    "ROOM_SERVICE",
     "SERVICE",
+    "SERVICES",
     "BodyTooLarge",
     "decode_request",
     "encoding_of",
@@ -39,6 +40,14 @@ Encoding = Literal["json", "protobuf"]
 JSON: Encoding = "json"
 PROTOBUF: Encoding = "protobuf"
 PATH_PREFIX = "/twirp"
+SERVICE = "livekit.AgentDispatchService"
+ROOM_SERVICE = "livekit.RoomService"
+# The Twirp services served and the methods of each (of RoomService, only the two reads of
+# the room store; livekit-server has more).
+SERVICES: dict[str, tuple[str, ...]] = {
+    SERVICE: ("CreateDispatch", "DeleteDispatch", "ListDispatch"),
+    ROOM_SERVICE: ("ListRooms", "ListParticipants"),
+}
 _CONTENT_TYPES: dict[str, Encoding] = {"application/json": JSON, "application/protobuf": PROTOBUF}
 # Go's encoding/json escapes these in every string it writes.
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -88,7 +97,7 @@ def method_of(http_method: str, path: str) -> str:
         message = f"unsupported method {_go_quote(http_method)} (only POST is allowed)"
         raise _bad_route(message, http_method, path)
     parts = path.split("/")
-    if len(parts) < 2 or parts[-2] != SERVICE:
+    if len(parts) < 2 or parts[-2] not in SERVICES:
         raise _bad_route(f"no handler for path {_go_quote(path)}", http_method, path)
     prefix = "/".join(parts[:-2])
     if prefix != PATH_PREFIX:
@@ -98,7 +107,7 @@ def method_of(http_method: str, path: str) -> str:
             http_method,
             path,
         )
-    if parts[-1] not in METHODS:
+    if parts[-1] not in SERVICES[parts[-2]]:
         raise _bad_route(f"no handler for path {_go_quote(path)}", http_method, path)
     return parts[-1]
 

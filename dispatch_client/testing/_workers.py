@@ -11,7 +11,12 @@ What the real server does, as tests/test_e2e_jobs.py sees it with a livekit-agen
 - a worker that accepts gives the participant identity (livekit-agents: ``agent-`` and the
   job id); one that rejects leaves a job ``JS_SUCCESS`` with ``ended_at`` = ``started_at``
   and no identity; one that never answers leaves no job (the server gives up after 10 s);
-- ids: jobs ``AJ_``, workers ``AW_``, rooms ``RM_``, each with 12 base57 characters.
+- a worker that accepts sends its agent into the room: a participant whose identity is the
+  job's, of kind ``AGENT``, with the attributes ``lk.agent_name`` and ``lk.agent.name`` (the
+  agent name; the dispatch's attributes are not among them); it leaves when its dispatch is
+  deleted;
+- ids: jobs ``AJ_``, workers ``AW_``, rooms ``RM_``, participants ``PA_``, each with 12
+  base57 characters.
 """
 
 from __future__ import annotations
@@ -22,7 +27,20 @@ import enum
 import random
 from collections.abc import Callable
 
-from .._generated.livekit import AgentDispatch, Codec, Job, JobState, JobStatus, JobType, Room
+from .._generated.livekit import (
+    AgentDispatch,
+    ClientInfoCapability,
+    Codec,
+    Job,
+    JobState,
+    JobStatus,
+    JobType,
+    ParticipantInfo,
+    ParticipantInfoKind,
+    ParticipantInfoState,
+    ParticipantPermission,
+    Room,
+)
 
 __all__ = [
     "ENABLED_CODECS",
@@ -30,7 +48,9 @@ __all__ = [
     "SimulatedWorker",
     "WorkerAnswer",
     "WorkerPool",
+    "agent_participant",
     "new_id",
+    "room_snapshot",
 ]
 
 ID_LENGTH = 12
@@ -94,14 +114,22 @@ class RoomInfo:
     turn_password: str
 
 
+# Called when an agent joins: the dispatch whose job sent it, and its participant.
+OnJoin = Callable[[AgentDispatch, ParticipantInfo], None]
+
+
 class WorkerPool:
-    """The registered simulated workers and the job offers they have not answered yet."""
+    """The registered simulated workers and the job offers they have not answered yet.
+
+    ``on_join`` hears of every agent an accepted job sends into its room.
+    """
 
     def __init__(self, *, clock: Callable[[], int], rng: random.Random) -> None:
         self._clock = clock
         self._rng = rng
         self._workers: list[SimulatedWorker] = []
         self._launches: list[_Launch] = []
+        self.on_join: OnJoin | None = None
 
     def add(self, agent_name: str, *, delay: float, answer: WorkerAnswer) -> SimulatedWorker:
         worker = SimulatedWorker(agent_name, new_id("AW_", self._rng), delay, WorkerAnswer(answer))
@@ -132,7 +160,7 @@ class WorkerPool:
             id=new_id("AJ_", self._rng),
             dispatch_id=dispatch.id,
             type=JobType.JT_ROOM,
-            room=_room_snapshot(room),
+            room=room_snapshot(room),
             metadata=dispatch.metadata,
             agent_name=dispatch.agent_name,
         )
@@ -147,6 +175,10 @@ class WorkerPool:
             launch.job.state = _answered(launch)
             if launch.dispatch.state is not None:
                 launch.dispatch.state.jobs.append(copy.deepcopy(launch.job))
+            identity = launch.job.state.participant_identity
+            if identity and self.on_join is not None:
+                joined = agent_participant(identity, launch.dispatch.agent_name, launch.due, self._rng)
+                self.on_join(launch.dispatch, joined)
 
     def forget(self, dispatch_ids: set[str]) -> None:
         """Drop the offers of dispatches that are gone (deleted, or their room closed)."""
@@ -172,7 +204,31 @@ def _answered(launch: _Launch) -> JobState:
     )
 
 
-def _room_snapshot(room: RoomInfo) -> Room:
+def agent_participant(identity: str, agent_name: str, at: int, rng: random.Random) -> ParticipantInfo:
+    """The participant of an agent that joined at ``at`` (Unix ns), as livekit-server v1.13.5
+    lists one sent by a livekit-agents 1.8 worker (its SDK's protocol and capabilities)."""
+    return ParticipantInfo(
+        sid=new_id("PA_", rng),
+        identity=identity,
+        state=ParticipantInfoState.ACTIVE,
+        joined_at=at // 10**9,
+        joined_at_ms=at // 10**6,
+        version=2,
+        permission=ParticipantPermission(
+            can_subscribe=True, can_publish=True, can_publish_data=True, can_update_metadata=True, agent=True
+        ),
+        kind=ParticipantInfoKind.AGENT,
+        attributes={"lk.agent.name": agent_name, "lk.agent_name": agent_name},
+        client_protocol=2,
+        capabilities=[
+            ClientInfoCapability.CAP_PACKET_TRAILER,
+            ClientInfoCapability.CAP_COMPRESSION_DEFLATE_RAW,
+        ],
+    )
+
+
+def room_snapshot(room: RoomInfo) -> Room:
+    """The room as livekit-server shows it in a job and in RoomService's ListRooms."""
     return Room(
         sid=room.sid,
         name=room.name,
