@@ -94,9 +94,14 @@ class WaitOutcome(str, enum.Enum):
     JOB_FAILED = "job_failed"
     """The job failed, was cancelled or turned down (``aborted``); ``job.state.error`` says why."""
     DISPATCH_DELETED = "dispatch_deleted"
-    """The room no longer has the dispatch (``not_found``)."""
+    """The room no longer has the dispatch, and has not started again since (``not_found``)."""
+    DISPATCH_LOST = "dispatch_lost"
+    """The dispatch vanished without a delete: its room started again on another node (its own
+    went down), which keeps the room's agents but none of its API dispatches (``not_found``).
+    The agent it sent may still be in the room."""
     ROOM_NOT_RUNNING = "room_not_running"
-    """The room closed, or never ran (``unavailable``, with ``room_not_running`` set)."""
+    """The room closed or never ran, or (in a cluster) no node answered for it through the
+    wait's grace (``unavailable``, with ``room_not_running`` set)."""
 
 
 class TwirpError(Exception):
@@ -144,7 +149,8 @@ class TwirpError(Exception):
 
     def __str__(self) -> str:
         where = f" (HTTP {self.status})" if self.status is not None else ""
-        return f"{self.code.value}: {self.message}{where}"
+        meaning = f": {ROOM_NOT_RUNNING_MEANING}" if self.room_not_running else ""
+        return f"{self.code.value}: {self.message}{where}{meaning}"
 
     def __repr__(self) -> str:
         unknown = ", outcome_unknown=True" if self.outcome_unknown else ""
@@ -168,8 +174,11 @@ class TwirpError(Exception):
 
         livekit-server answers a list, get or delete in a room that is not running (never
         created, or closed after its empty timeout) with a 503 ``unavailable`` "no response
-        from servers", after waiting 3 s for the room to answer. Such a failure is not
-        retried: the room will not start by itself.
+        from servers", after waiting 3 s for the room to answer. A cluster gives the very same
+        answer while the room's node is down (until another node takes the room over) or
+        Redis is away, so in a cluster it means "no node answers for the room now", not "the
+        room is gone". A list, get or delete that gets it is not retried; a create is, once
+        another node can have taken the room over (docs/cluster.md).
         """
         return (
             self.code is TwirpErrorCode.UNAVAILABLE
@@ -182,6 +191,9 @@ class TwirpError(Exception):
 # livekit-server's message when no server answers for a room; it comes behind a
 # "twirp error unknown: " prefix.
 _NO_ROOM_SERVER = "no response from servers"
+ROOM_NOT_RUNNING_MEANING = (
+    "no node runs the room (it never started or it closed; in a cluster, its node may be down or Redis away)"
+)
 
 
 def _rebuild(

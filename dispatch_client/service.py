@@ -11,8 +11,10 @@ from ._client.base import (
     ServiceBase,
 )
 from ._client.ensure import ensure_dispatch
-from ._client.jobs import wait_for_job
+from ._client.jobs import DEFAULT_GRACE, wait_for_job
 from ._client.recovery import made, still_there
+from ._client.room_state import RoomReads
+from ._client.rooms import list_participants, list_rooms
 from ._generated.livekit import (
     AgentDispatch,
     CreateAgentDispatchRequest,
@@ -21,9 +23,12 @@ from ._generated.livekit import (
     JobStatus,
     ListAgentDispatchRequest,
     ListAgentDispatchResponse,
+    ParticipantInfo,
+    Room,
 )
 
 __all__ = [
+    "DEFAULT_GRACE",
     "DEFAULT_JOB_WAIT",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_RETRY",
@@ -67,8 +72,19 @@ class AgentDispatchService(ServiceBase):
             AgentDispatch,
             timeout,
             request_id,
-            find=made(req, self.list_dispatch),
+            find=made(req, self.list_dispatch, self._room_reads()),
         )
+
+    def _room_reads(self) -> RoomReads:
+        """The room store's reads (livekit.RoomService), bounded by the caller's time."""
+
+        async def rooms(names: list[str], timeout: float) -> list[Room]:
+            return await list_rooms(self._transport, names, timeout=timeout)
+
+        async def participants(room: str, timeout: float) -> list[ParticipantInfo]:
+            return await list_participants(self._transport, room, timeout=timeout)
+
+        return RoomReads(rooms, participants)
 
     async def ensure_dispatch(
         self, req: CreateAgentDispatchRequest, *, timeout: float | None = None
@@ -77,13 +93,26 @@ class AgentDispatchService(ServiceBase):
 
         Calls of one service for the same room, agent and deployment take turns, so they
         leave one such dispatch (the oldest is returned if there are several); another
-        process can still make its own at the same time (docs/jobs.md). ``timeout``: the whole call.
+        process can still make its own at the same time (docs/jobs.md). The room store
+        (``RoomService``) is read first: a new room is created into without the 3 s wait of a
+        list, and a room whose agent is still in it after its dispatch was lost (its node
+        went down, docs/cluster.md) gets no second one: ``already_exists``, or ``unavailable``
+        while no node answers for it. ``timeout``: the whole call.
         """
         if not isinstance(req, CreateAgentDispatchRequest):
             raise ValueError(f"req must be a CreateAgentDispatchRequest, got {type(req).__name__}")
         require_text("req.room", req.room)
         limit = self._transport.timeout if timeout is None else require_seconds("timeout", timeout)
-        return await ensure_dispatch(self._turns, self.list_dispatch, self.create_dispatch, req, limit)
+        return await ensure_dispatch(
+            self._turns,
+            self.list_dispatch,
+            self.create_dispatch,
+            self.get_dispatch,
+            self._room_reads(),
+            req,
+            limit,
+            sleep=self._sleep,
+        )
 
     async def wait_for_job(
         self,
@@ -92,15 +121,27 @@ class AgentDispatchService(ServiceBase):
         *,
         until: JobStatus = JobStatus.JS_RUNNING,
         timeout: float = DEFAULT_JOB_WAIT,
+        grace: float = DEFAULT_GRACE,
     ) -> Job:
         """The dispatch's first job that reached ``until`` (or a later state), polled for.
 
         Any other ending within ``timeout`` is a TwirpError with ``wait_outcome`` (a
         :class:`WaitOutcome`) and ``job`` (the job last seen) set; a poll that fails for a
-        passing reason is tried again and never counts as "no agent" (docs/jobs.md).
+        passing reason is tried again and never counts as "no agent" (docs/jobs.md). Once
+        the dispatch has been seen, a room that stops answering is polled for ``grace``
+        more seconds (0: not at all) before the wait ends with ``ROOM_NOT_RUNNING``: in a
+        cluster, a room whose node went down comes back on another (docs/cluster.md).
         """
         return await wait_for_job(
-            self.get_dispatch, dispatch_id, room_name, until, timeout, sleep=self._sleep, rand=self._rand
+            self.get_dispatch,
+            self.list_dispatch,
+            dispatch_id,
+            room_name,
+            until,
+            timeout,
+            grace=grace,
+            sleep=self._sleep,
+            rand=self._rand,
         )
 
     async def delete_dispatch(

@@ -196,10 +196,13 @@ class AgentDispatchService:
         *,
         until: JobStatus = JobStatus.JS_RUNNING,
         timeout: float = _async.DEFAULT_JOB_WAIT,
+        grace: float = _async.DEFAULT_GRACE,
     ) -> Job:
         """See :meth:`dispatch_client.AgentDispatchService.wait_for_job`."""
         svc = self._service()
-        return self._runner.run(svc.wait_for_job(dispatch_id, room_name, until=until, timeout=timeout))
+        return self._runner.run(
+            svc.wait_for_job(dispatch_id, room_name, until=until, timeout=timeout, grace=grace)
+        )
 
     def ensure_dispatch(
         self, req: CreateAgentDispatchRequest, *, timeout: float | None = None

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from livekit_cluster import Cluster
 from livekit_server import RealServer, unique_room
 
 import dispatch_client
@@ -166,3 +167,30 @@ def agent_worker(agent_worker_process: AgentWorker) -> Iterator[AgentWorker]:
     print(f"agent worker {agent_worker_process.worker_id} said during the test:")
     print("\n".join(agent_worker_process.lines[first:]))
     print(f"its log: {agent_worker_process.log_path}")
+
+
+CLUSTER_AGENT = "cluster-agent"
+
+
+@pytest.fixture(scope="session")
+def cluster_worker_process(
+    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AgentWorker]:
+    """tests/agent_worker.py registered as :data:`CLUSTER_AGENT` on the cluster's first node."""
+    node = cluster.nodes[0]
+    assert node.server is not None
+    started = start_worker(node.server, CLUSTER_AGENT, tmp_path_factory.mktemp("cluster-worker"))
+    try:
+        asyncio.run(_warm_up(node.server, CLUSTER_AGENT))
+        yield started.worker
+    finally:
+        stop_worker(started)
+
+
+@pytest.fixture
+def cluster_worker(cluster_worker_process: AgentWorker) -> Iterator[AgentWorker]:
+    """The cluster's worker; what it printed during the test is shown when the test fails."""
+    first = len(cluster_worker_process.lines)
+    yield cluster_worker_process
+    print(f"cluster worker {cluster_worker_process.worker_id} said during the test:")
+    print("\n".join(cluster_worker_process.lines[first:]))

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 from fake_livekit import API_KEY, API_SECRET, FakeLiveKit
+from livekit_cluster import Cluster, start_cluster
 from livekit_server import RUNNING, RealServer, start
 
 from dispatch_client import AgentDispatch, AgentDispatchService, ListAgentDispatchResponse, RetryPolicy
@@ -113,6 +114,25 @@ def closing_livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSe
         tmp_path_factory.mktemp("closing"), room={"empty_timeout": 1, "departure_timeout": 1}
     ) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Two real livekit-server nodes sharing a real Redis, behind a round-robin balancer, for
+    the whole session. A test that kills a node or Redis brings it back before it ends
+    (:func:`cluster_healed`)."""
+    with start_cluster(tmp_path_factory.mktemp("cluster"), size=2) as started:
+        yield started
+
+
+@pytest.fixture
+def cluster_healed(cluster: Cluster) -> Iterator[Cluster]:
+    """The session's cluster; whatever the test killed is running again afterwards."""
+    yield cluster
+    if cluster.redis.process.poll() is not None:
+        cluster.redis.restart()
+    cluster.redis.resume()
+    cluster.restart_dead()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -74,7 +74,7 @@ def test_the_cache_is_bounded() -> None:
     for i in range(1, 1100):
         signer.token(f"room-{i}")
     assert len(signer._cache) == 1024
-    assert "room-0" not in signer._cache
+    assert ("room-0", False) not in signer._cache
     assert signer.token("room-1099") is signer.token("room-1099")
     assert signer.token("room-0") == first  # re-signed with the same clock: same bytes
 
@@ -104,7 +104,7 @@ def test_the_cache_keeps_the_rooms_in_use() -> None:
         signer.token(f"room-{i}")
     assert signer.token("busy") is busy  # a hit makes it the most recently used
     signer.token("one-more")
-    assert "room-0" not in signer._cache
+    assert ("room-0", False) not in signer._cache
     assert signer.token("busy") is busy
 
 

@@ -11,8 +11,8 @@ async def test_a_room_that_is_not_running(livekit: RealServer) -> None:
     code, _, err = await run_cli(livekit, "list", "--room", unique_room("cli-none"))
     assert code == 1
     assert err.splitlines() == [
-        "Error: unavailable: twirp error unknown: no response from servers (HTTP 503) -- the room is not "
-        "running (never created, or closed when it stayed empty)"
+        "Error: unavailable: twirp error unknown: no response from servers (HTTP 503): no node runs the "
+        "room (it never started or it closed; in a cluster, its node may be down or Redis away)"
     ]
 
 

@@ -27,7 +27,16 @@ async def test_an_existing_dispatch_is_returned_and_none_is_made(
     first = await svc.ensure_dispatch(req)
     again = await svc.ensure_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r", deployment="blue"))
     assert again.id == first.id  # the same agent and deployment, whatever the metadata
-    assert rpcs(fake) == ["ListDispatch", "CreateDispatch", "ListDispatch"]
+    # This server does not serve RoomService (bad_route): the room store's reads tell nothing,
+    # and the dispatch calls decide as before.
+    assert rpcs(fake) == [
+        "ListRooms",
+        "ListDispatch",
+        "ListParticipants",
+        "CreateDispatch",
+        "ListRooms",
+        "ListDispatch",
+    ]
     other = await svc.ensure_dispatch(
         CreateAgentDispatchRequest(agent_name="a", room="r", deployment="green")
     )
@@ -63,9 +72,11 @@ async def test_a_failure_before_anything_is_made_is_raised(
     session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
 ) -> None:
     svc = make(session, url, Sleeps(), retry=STEADY)
-    fake.respond_with(answer(401, "invalid token"))
+    # Both reads refused: the room store's (which only makes it tell nothing), then the list's.
+    fake.respond_with(answer(401, "invalid token"), answer(401, "invalid token"))
     with pytest.raises(TwirpError) as err:
         await svc.ensure_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+    assert rpcs(fake) == ["ListRooms", "ListDispatch"]
     assert (err.value.code, err.value.outcome_unknown) == (TwirpErrorCode.UNAUTHENTICATED, False)
     with pytest.raises(ValueError, match=r"req\.room"):
         await svc.ensure_dispatch(CreateAgentDispatchRequest(agent_name="a", room=""))

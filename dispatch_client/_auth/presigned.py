@@ -49,9 +49,12 @@ class PresignedToken:
         exp = claims.get("exp") if claims is not None else None
         self._exp = float(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
 
-    def token(self, room: str) -> str:
-        """The token, when it can make a call on ``room``; ValueError saying why not, otherwise."""
-        if self._readable and not (self._admin and self._room == room):
+    def token(self, room: str, *, list_rooms: bool = False) -> str:
+        """The token, when it can make a call on ``room``; ValueError saying why not, otherwise.
+
+        For listing rooms it is sent as it is: the server says whether it grants ``roomList``.
+        """
+        if self._readable and not list_rooms and not (self._admin and self._room == room):
             granted = f"roomAdmin on room {self._room!r}" if self._admin else "no roomAdmin grant"
             raise ValueError(
                 f"the pre-signed token cannot make calls on room {room!r}: it grants {granted}"

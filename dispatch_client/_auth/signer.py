@@ -22,7 +22,7 @@ _MAX_CACHED_ROOMS = 1024
 class Signer(Protocol):
     """Where a call's token comes from: this module's signer, or a token signed elsewhere."""
 
-    def token(self, room: str) -> str: ...
+    def token(self, room: str, *, list_rooms: bool = False) -> str: ...
 
 
 class TokenSigner:
@@ -52,30 +52,29 @@ class TokenSigner:
             raise ValueError(f"token_ttl must be at least {MIN_TTL:g} seconds, got {ttl!r}")
         self._ttl = int(seconds)
         self._clock = clock
-        self._cache: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, bool], tuple[str, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def claims(self, room: str, now: int) -> dict[str, object]:
-        return {
-            "iss": self._key,
-            "nbf": now,
-            "exp": now + self._ttl,
-            "video": {"roomAdmin": True, "room": room},
-        }
+    def claims(self, room: str, now: int, *, list_rooms: bool = False) -> dict[str, object]:
+        """The claims of a token for calls on ``room``, or (``list_rooms``) for listing rooms."""
+        video: dict[str, object] = {"roomList": True} if list_rooms else {"roomAdmin": True, "room": room}
+        return {"iss": self._key, "nbf": now, "exp": now + self._ttl, "video": video}
 
-    def token(self, room: str) -> str:
-        """A valid token for ``room``, from the cache when it has enough life left."""
+    def token(self, room: str, *, list_rooms: bool = False) -> str:
+        """A valid token for ``room`` (or, with ``list_rooms``, for ``RoomService.ListRooms``,
+        which needs the ``roomList`` grant), from the cache when it has enough life left."""
+        key = ("", True) if list_rooms else (room, False)
         now = self._clock()
         with self._lock:
-            cached = self._cache.get(room)
+            cached = self._cache.get(key)
             if cached is not None and cached[1] > now:
-                self._cache.move_to_end(room)
+                self._cache.move_to_end(key)
                 return cached[0]
         issued = int(now)
-        token = jwt.encode(self.claims(room, issued), self._secret, algorithm="HS256")
+        token = jwt.encode(self.claims(room, issued, list_rooms=list_rooms), self._secret, algorithm="HS256")
         with self._lock:
-            self._cache[room] = (token, issued + self._ttl / 2)
-            self._cache.move_to_end(room)
+            self._cache[key] = (token, issued + self._ttl / 2)
+            self._cache.move_to_end(key)
             while len(self._cache) > _MAX_CACHED_ROOMS:
                 self._cache.popitem(last=False)
         return token

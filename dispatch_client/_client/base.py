@@ -22,6 +22,10 @@ from .._generated.livekit import (
     DeleteAgentDispatchRequest,
     ListAgentDispatchRequest,
     ListAgentDispatchResponse,
+    ListParticipantsRequest,
+    ListParticipantsResponse,
+    ListRoomsRequest,
+    ListRoomsResponse,
 )
 from .._transport.call import Transport
 from .._transport.regions import DEFAULT_HOSTS
@@ -50,6 +54,10 @@ _MESSAGES = (
     ListAgentDispatchRequest,
     AgentDispatch,
     ListAgentDispatchResponse,
+    ListRoomsRequest,
+    ListRoomsResponse,
+    ListParticipantsRequest,
+    ListParticipantsResponse,
 )
 
 

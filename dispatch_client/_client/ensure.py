@@ -12,12 +12,18 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from .._generated.livekit import AgentDispatch, CreateAgentDispatchRequest
+from .._generated.livekit import AgentDispatch, CreateAgentDispatchRequest, ParticipantInfo, Room
 from ..errors import TwirpError, TwirpErrorCode
+from .room_state import RoomReads, Store
 
-__all__ = ["Turns", "ensure_dispatch", "existing"]
+__all__ = ["CONFIRM_AFTER", "Turns", "ensure_dispatch", "existing"]
+
+# Seconds after a create that started its room before it is read back: concurrent creates
+# that started the same room elsewhere have placed it by then.
+CONFIRM_AFTER = 0.1
 
 ListCall = Callable[..., Awaitable[list[AgentDispatch]]]
+GetCall = Callable[..., Awaitable[AgentDispatch | None]]
 CreateCall = Callable[..., Coroutine[Any, Any, AgentDispatch]]
 Key = tuple[str, str, str]
 
@@ -74,12 +80,28 @@ def existing(req: CreateAgentDispatchRequest, dispatches: list[AgentDispatch]) -
     return min(same, key=lambda d: (d.state.created_at if d.state else 0, d.id), default=None)
 
 
+def _agent_there(
+    code: TwirpErrorCode, why: str, req: CreateAgentDispatchRequest, agents: list[ParticipantInfo]
+) -> TwirpError:
+    names = ", ".join(a.identity for a in agents)
+    return TwirpError(
+        code,
+        f"ensure_dispatch: room {req.room!r} {why}, and its agent {req.agent_name!r} is in the room store "
+        f"({names}): no second agent was sent",
+        meta={"participant_identity": agents[0].identity},
+    )
+
+
 async def ensure_dispatch(
     turns: Turns,
     list_dispatch: ListCall,
     create_dispatch: CreateCall,
+    get_dispatch: GetCall,
+    rooms: RoomReads,
     req: CreateAgentDispatchRequest,
     timeout: float,
+    *,
+    sleep: Callable[[float], Awaitable[None]],
 ) -> AgentDispatch:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -104,21 +126,43 @@ async def ensure_dispatch(
     # up: the next call's list must see what it did.
     task: asyncio.Task[AgentDispatch] | None = None
     try:
-        try:
-            found = existing(req, await list_dispatch(req.room, timeout=remaining()))
-        except TwirpError as e:
-            if not e.room_not_running:
-                raise
-            found = None  # a room that is not running has no dispatch; the create starts it
+        # The room store answers at once where a list of a room that is not running takes 3 s.
+        record = await rooms.room(req.room, remaining())
+        new_room = record is Store.ABSENT
+        found, looked = None, new_room  # looked: whether the store's agents are known to be none
+        if not new_room:
+            try:
+                found = existing(req, await list_dispatch(req.room, timeout=remaining()))
+            except TwirpError as e:
+                if not e.room_not_running:
+                    raise
+                # Not running. A room the store still has is on a node that went down: its
+                # agent comes back with it when the room moves, and must not get a twin.
+                if isinstance(record, Room):
+                    agents = await rooms.agents(req.room, req.agent_name, remaining())
+                    if isinstance(agents, list) and agents:
+                        raise _agent_there(
+                            TwirpErrorCode.UNAVAILABLE, "has no node answering for it", req, agents
+                        ) from e
+                looked = True  # the create starts the room, on another node if its own is down
         if found is not None:
             return found
+        if not looked:
+            # A room that moved to another node keeps its agents but not its API dispatches.
+            agents = await rooms.agents(req.room, req.agent_name, remaining())
+            if isinstance(agents, list) and agents:
+                raise _agent_there(TwirpErrorCode.ALREADY_EXISTS, "has no dispatch of it", req, agents)
         task = loop.create_task(create_dispatch(req, timeout=remaining()))
         try:
-            return await asyncio.shield(task)
+            made = await asyncio.shield(task)
         except TwirpError as e:
             if not e.outcome_unknown:
                 raise
             unknown = e
+        else:
+            if new_room:
+                await _confirm(made, get_dispatch, remaining, sleep)
+            return made
         # The create may have been done: the room says whether, and nothing is created again.
         try:
             found = existing(req, await list_dispatch(req.room, timeout=remaining()))
@@ -133,3 +177,34 @@ async def ensure_dispatch(
             task.add_done_callback(_release_when_done(turn))
         else:
             turn.release()
+
+
+async def _confirm(
+    made: AgentDispatch,
+    get_dispatch: GetCall,
+    remaining: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]],
+) -> None:
+    """Raise unless the room still has ``made``, a dispatch that started the room.
+
+    Creates that start one room at once through a cluster can each place it on another node:
+    the room then runs twice, and the dispatches made in the copy that other nodes do not
+    route to are not seen again (their agents may still come).
+    """
+    await sleep(CONFIRM_AFTER)
+    try:
+        still = await get_dispatch(made.id, made.room, timeout=remaining())
+    except TwirpError as e:
+        raise TwirpError(
+            TwirpErrorCode.UNAVAILABLE,
+            f"ensure_dispatch: dispatch {made.id} was made, and whether room {made.room!r} kept it "
+            f"cannot be told ({e})",
+            outcome_unknown=True,
+        ) from e
+    if still is None:
+        raise TwirpError(
+            TwirpErrorCode.ABORTED,
+            f"ensure_dispatch: dispatch {made.id} was made, but room {made.room!r} no longer has it: "
+            "the room was started on two nodes at once (its agent may still come)",
+            outcome_unknown=True,
+        )

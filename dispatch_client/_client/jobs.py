@@ -16,10 +16,13 @@ from .._generated.livekit import AgentDispatch, Job, JobStatus
 from .._transport.retry import should_retry
 from ..errors import TwirpError, TwirpErrorCode, WaitOutcome
 
-__all__ = ["POLL_FIRST", "POLL_MAX", "wait_for_job"]
+__all__ = ["DEFAULT_GRACE", "POLL_FIRST", "POLL_MAX", "wait_for_job"]
 
 POLL_FIRST = 0.1  # seconds (before jitter) to the second poll; each wait doubles, up to POLL_MAX
 POLL_MAX = 1.0
+# Seconds a room that stopped answering is waited for once its dispatch was seen: in a cluster
+# whose node went down, a room with an agent in it comes back 7-13 s later.
+DEFAULT_GRACE = 20.0
 # How far along a job is; FAILED and CANCELLED end it without the work being done.
 _RANK = {
     JobStatus.JS_PENDING: 0,
@@ -31,6 +34,7 @@ _RANK = {
 _FAILED = frozenset({JobStatus.JS_FAILED, JobStatus.JS_CANCELLED})
 
 Get = Callable[..., Awaitable[AgentDispatch | None]]
+List = Callable[..., Awaitable[list[AgentDispatch]]]
 
 
 def _status(job: Job) -> JobStatus:
@@ -77,25 +81,68 @@ def _ended(
     return err
 
 
+async def _gone(
+    list_dispatch: List, seen: AgentDispatch, deadline: float, last_job: Job | None
+) -> TwirpError:
+    """What a dispatch that was seen and is no longer in its room became: deleted, or lost.
+
+    A room that moved to another node (its own went down) starts again with a new default
+    dispatch (``agent_name ""``) and none of its API dispatches; a delete leaves the room as
+    it was. A room that cannot be listed now is taken as not restarted.
+    """
+    dispatch_id, room = seen.id, seen.room
+    created = seen.state.created_at if seen.state is not None else 0
+    try:
+        left = deadline - asyncio.get_running_loop().time()
+        now = await list_dispatch(room, timeout=left) if left > 0 else []
+    except (TwirpError, ValueError):
+        now = []
+    restarted = any(d.agent_name == "" and d.state is not None and d.state.created_at > created for d in now)
+    if restarted:
+        return _ended(
+            WaitOutcome.DISPATCH_LOST,
+            TwirpErrorCode.NOT_FOUND,
+            f"dispatch {dispatch_id} was lost: room {room!r} started again (its node went down) "
+            "without its API dispatches",
+            last_job,
+        )
+    return _ended(
+        WaitOutcome.DISPATCH_DELETED,
+        TwirpErrorCode.NOT_FOUND,
+        f"dispatch {dispatch_id} is no longer in room {room!r}",
+        last_job,
+    )
+
+
 async def wait_for_job(
     get: Get,
+    list_dispatch: List,
     dispatch_id: str,
     room: str,
     until: JobStatus,
     timeout: float,
     *,
+    grace: float,
     sleep: Callable[[float], Awaitable[None]],
     rand: Callable[[], float],
 ) -> Job:
-    """The first job of the dispatch that reached ``until`` (or a later state), polling ``get``."""
+    """The first job of the dispatch that reached ``until`` (or a later state), polling ``get``.
+
+    Once the dispatch has been seen, a room that stops answering is waited for up to
+    ``grace`` seconds (its node may have gone down, and the room comes back elsewhere).
+    """
     require_text("dispatch_id", dispatch_id)
     require_text("room_name", room)
     if not isinstance(until, JobStatus):
         raise ValueError(f"until must be a JobStatus, got {until!r}")
     timeout = require_seconds("timeout", timeout)
+    if not (grace == 0 and isinstance(grace, (int, float)) and not isinstance(grace, bool)):
+        grace = require_seconds("grace", grace)  # 0: a room that stops answering ends the wait
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     last_job: Job | None = None
+    seen_dispatch: AgentDispatch | None = None
+    away_since: float | None = None  # when the room stopped answering, after the dispatch was seen
     seen = False  # whether any poll has answered
     failure: TwirpError | None = None  # the last poll's passing failure, while it is the latest news
     backoff = POLL_FIRST
@@ -107,9 +154,12 @@ async def wait_for_job(
             dispatch = await get(dispatch_id, room, timeout=remaining)
         except TwirpError as e:
             if e.room_not_running:
-                e.wait_outcome = WaitOutcome.ROOM_NOT_RUNNING
-                e.job = last_job
-                raise
+                away_since = loop.time() if away_since is None else away_since
+                if seen_dispatch is None or loop.time() - away_since >= grace:
+                    e.wait_outcome = WaitOutcome.ROOM_NOT_RUNNING
+                    e.job = last_job
+                    raise
+                failure = e  # its node may be down: the room comes back on another
             if e.code is TwirpErrorCode.DEADLINE_EXCEEDED and e.status is None:
                 failure = e  # the wait's own deadline ran out during the poll: no news came
                 break
@@ -124,14 +174,17 @@ async def wait_for_job(
                 raise
             raise TwirpError(TwirpErrorCode.UNAUTHENTICATED, f"wait_for_job: {e}") from None
         else:
-            failure, seen = None, True
+            failure, seen, away_since = None, True, None
             if dispatch is None:
+                if seen_dispatch is not None:
+                    raise await _gone(list_dispatch, seen_dispatch, deadline, last_job)
                 raise _ended(
                     WaitOutcome.DISPATCH_DELETED,
                     TwirpErrorCode.NOT_FOUND,
                     f"dispatch {dispatch_id} is no longer in room {room!r}",
                     last_job,
                 )
+            seen_dispatch = dispatch
             jobs = dispatch.state.jobs if dispatch.state is not None else []
             for job in jobs:
                 if _reached(job, until):

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from .._generated.livekit import AgentDispatch, CreateAgentDispatchRequest
 from .._transport.call import Find
 from ..errors import TwirpError, TwirpErrorCode
+from .room_state import RoomReads, Store
 
 __all__ = ["made", "made_for", "still_there"]
 
@@ -27,16 +28,26 @@ def _remaining(deadline: float) -> float:
     return remaining
 
 
-def made(req: CreateAgentDispatchRequest, list_dispatch: ListCall) -> Find[AgentDispatch]:
-    """The check of a create: the dispatch it made, or None when the room has none like it."""
+def made(req: CreateAgentDispatchRequest, list_dispatch: ListCall, rooms: RoomReads) -> Find[AgentDispatch]:
+    """The check of a create: the dispatch it made, or None when the room has none like it.
+
+    A room that is not running had no create done in it only if the room store does not
+    have it either: in a cluster, the node that did the create may be the one that went down.
+    """
 
     async def check(deadline: float, request_id: str) -> AgentDispatch | None:
         try:
             dispatches = await list_dispatch(req.room, timeout=_remaining(deadline), request_id=request_id)
         except TwirpError as e:
-            if e.room_not_running:
-                return None  # a create that was done would have started the room
-            raise
+            if not e.room_not_running:
+                raise
+            record = await rooms.room(req.room, _remaining(deadline))
+            if record is Store.ABSENT:
+                return None  # a create that was done would have put the room in the store
+            why = "cannot be read" if record is Store.UNREADABLE else "has it: its node may have gone down"
+            raise TwirpError(
+                TwirpErrorCode.UNAVAILABLE, f"the room is not running and the room store {why}"
+            ) from e
         except ValueError as e:  # a pre-signed token that expired since the create was sent
             raise TwirpError(TwirpErrorCode.UNAUTHENTICATED, f"cannot check the room: {e}") from None
         return made_for(req, dispatches)

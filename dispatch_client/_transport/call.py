@@ -32,7 +32,7 @@ from .request import (
     timeout_ms,
 )
 from .responses import decode_answer, error_from_response
-from .retry import RetryPolicy, may_have_acted, retry_after, should_retry
+from .retry import NODE_LIVENESS, RetryPolicy, may_have_acted, retry_after, should_retry
 
 __all__ = ["METHODS", "REQUEST_ID_HEADER", "SERVICE", "Find", "Transport"]
 
@@ -41,7 +41,9 @@ M = TypeVar("M", bound=betterproto2.Message)
 Find = Callable[[float, str], Awaitable[M | None]]
 logger = logging.getLogger("dispatch_client")
 
-READ_ONLY = frozenset({"ListDispatch"})
+READ_ONLY = frozenset({"ListDispatch", "ListRooms", "ListParticipants"})
+# Calls that start their room when it is not running.
+STARTS_ROOM = frozenset({"CreateDispatch"})
 
 
 class Transport:
@@ -84,7 +86,7 @@ class Transport:
         self._sleep = sleep
         self._rand = rand
         self._clock = clock
-        self._urls = {m: URL(f"{self._base}/twirp/{SERVICE}/{m}") for m in METHODS}
+        self._urls = {m: URL(f"{self._base}/twirp/{service}/{m}") for m, service in METHODS.items()}
         # Failover across ``nodes`` (the other nodes of a cluster, base URLs), or across the
         # regions of a LiveKit Cloud host (see failover).
         self._failover = Failover.of(regions, self._base, nodes, clock=clock)
@@ -150,7 +152,7 @@ class Transport:
             # A pre-signed token refuses (ValueError) before the first attempt; one that expires
             # later ends the call with the failure already known.
             try:
-                token = self._signer.token(room)
+                token = self._signer.token(room, list_rooms=method == "ListRooms")
             except ValueError:
                 if last is None:
                     raise
@@ -189,12 +191,17 @@ class Transport:
             # never made, a 429) is retried as for any call.
             acted = not read_only and may_have_acted(err)
             checked = acted and find is not None and self._retry.attempts > 1
-            retry = attempt < self._retry.attempts and should_retry(
-                err, read_only=read_only or checked, repeatable=read_only or checked
+            # A create that found no node for its room (in a cluster: the room's node is down)
+            # did nothing, and succeeds once another node takes the room over.
+            moved = method in STARTS_ROOM and err.room_not_running
+            retry = attempt < self._retry.attempts and (
+                moved or should_retry(err, read_only=read_only or checked, repeatable=read_only or checked)
             )
             if not (retry or checked):
                 raise redacted(err, token, outcome_unknown=acted)
             delay = self._retry.backoff(attempt, self._rand()) if wait is None else wait
+            if moved:
+                delay = max(delay, NODE_LIVENESS - (now - started))
             # A retry that would get less time than the failed attempt took, or under a
             # tenth of the timeout, would most likely end as deadline_exceeded and hide
             # the failure we know of; a Retry-After past the deadline is not waited for.

@@ -16,6 +16,7 @@ __all__ = [
     "CONSTANT_HEADERS",
     "METHODS",
     "REQUEST_ID_HEADER",
+    "ROOM_SERVICE",
     "SERVICE",
     "USER_AGENT",
     "base_url",
@@ -24,7 +25,16 @@ __all__ = [
 ]
 
 SERVICE = "livekit.AgentDispatchService"
-METHODS = ("CreateDispatch", "DeleteDispatch", "ListDispatch")
+ROOM_SERVICE = "livekit.RoomService"
+# Each method the client calls, and its service: the dispatch calls, and the two reads of the
+# room store it makes for them (docs/cluster.md).
+METHODS = {
+    "CreateDispatch": SERVICE,
+    "DeleteDispatch": SERVICE,
+    "ListDispatch": SERVICE,
+    "ListRooms": ROOM_SERVICE,
+    "ListParticipants": ROOM_SERVICE,
+}
 REQUEST_ID_HEADER = "X-Livekit-Request-Id"
 USER_AGENT = f"dispatch-client/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
 # The headers every request of every call carries (each attempt adds its token, id and deadline).

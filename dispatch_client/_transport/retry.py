@@ -11,7 +11,12 @@ import aiohttp
 from .._checks import require_positive_int
 from ..errors import TwirpError, TwirpErrorCode
 
-__all__ = ["RetryPolicy", "may_have_acted", "retry_after", "should_retry"]
+__all__ = ["NODE_LIVENESS", "RetryPolicy", "may_have_acted", "retry_after", "should_retry"]
+
+# Seconds from a node's last stats (sent every 2 s) until the other nodes of a livekit-server
+# cluster count it as gone and take over its rooms: a create that found no node for its room
+# is tried again this long after its attempt started.
+NODE_LIVENESS = 5.0
 
 # 2.0 ** 1024 overflows; past this exponent every wait is max_backoff anyway.
 _MAX_EXPONENT = 1000

@@ -73,9 +73,7 @@ def run(coro: Coroutine[Any, Any, T], *, secret: str | None = None) -> T:
 
 
 def _hint(e: TwirpError) -> str:
-    """What the error means for the user, where its code alone does not say."""
-    if e.room_not_running:
-        return " -- the room is not running (never created, or closed when it stayed empty)"
+    """What the error means for the user, where its code and text do not say."""
     if e.outcome_unknown:
         return " -- it may have been done all the same: check with `dispatch-client list` before repeating it"
     return ""
