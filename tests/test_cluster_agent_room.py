@@ -47,10 +47,15 @@ async def test_a_room_whose_node_died_with_its_agent_in_it(
     agent = job.state.participant_identity
     assert await agents_in(svc, made.room) == [agent]
 
-    # A wait for the job to end rides through the room's move.
+    # A wait for the job to end rides through the room's move, once it has seen the dispatch.
+    assert survivor.server is not None
+    polls = survivor.server.log().count(f'"dispatchID": "{made.id}"')
     waiting = asyncio.create_task(
         svc.wait_for_job(made.id, made.room, until=JobStatus.JS_SUCCESS, timeout=40, grace=25)
     )
+    while survivor.server.log().count(f'"dispatchID": "{made.id}"') == polls:  # its first poll
+        assert not waiting.done()
+        await asyncio.sleep(0.02)
     doomed.kill()
     killed = time.monotonic()
     dispatches = await until_room_answers(svc, made.room, timeout=30)

@@ -159,14 +159,13 @@ async def wait_for_job(
                     e.wait_outcome = WaitOutcome.ROOM_NOT_RUNNING
                     e.job = last_job
                     raise
-                failure = e  # its node may be down: the room comes back on another
-            if e.code is TwirpErrorCode.DEADLINE_EXCEEDED and e.status is None:
+                # Its node may be down: the room comes back on another.
+            elif e.code is TwirpErrorCode.DEADLINE_EXCEEDED and e.status is None:
                 failure = e  # the wait's own deadline ran out during the poll: no news came
                 break
-            passing = e.code is TwirpErrorCode.DEADLINE_EXCEEDED or should_retry(
-                e, read_only=True, repeatable=True
-            )
-            if not passing:
+            elif not (
+                e.code is TwirpErrorCode.DEADLINE_EXCEEDED or should_retry(e, read_only=True, repeatable=True)
+            ):
                 raise
             failure = e
         except ValueError as e:  # a pre-signed token that expired during the wait

@@ -192,10 +192,12 @@ class Transport:
             acted = not read_only and may_have_acted(err)
             checked = acted and find is not None and self._retry.attempts > 1
             # A create that found no node for its room (in a cluster: the room's node is down)
-            # did nothing, and succeeds once another node takes the room over.
-            moved = method in STARTS_ROOM and err.room_not_running
-            retry = attempt < self._retry.attempts and (
-                moved or should_retry(err, read_only=read_only or checked, repeatable=read_only or checked)
+            # did nothing, and succeeds once another node takes the room over: it is tried again
+            # until then, for as long as the deadline lets it, whatever the policy's attempts.
+            moved = method in STARTS_ROOM and err.room_not_running and self._retry.attempts > 1
+            retry = moved or (
+                attempt < self._retry.attempts
+                and should_retry(err, read_only=read_only or checked, repeatable=read_only or checked)
             )
             if not (retry or checked):
                 raise redacted(err, token, outcome_unknown=acted)
