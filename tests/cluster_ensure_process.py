@@ -2,7 +2,8 @@
 
     python tests/cluster_ensure_process.py URL API_KEY API_SECRET ROOM AGENT_NAME N
 
-Waits for a line on stdin (so that all processes start together), then prints one JSON line:
+Opens its connections, prints ``ready`` and waits for a line on stdin (so that all processes
+start together), then prints one JSON line:
 ``{"ids": [...], "errors": [{"code", "outcome_unknown", "message"}, ...]}``.
 """
 
@@ -22,6 +23,10 @@ async def run(url: str, key: str, secret: str, room: str, agent: str, n: int) ->
     errors: list[dict[str, object]] = []
     async with dispatch_client.connect(url, key, secret, timeout=15) as svc:
         req = CreateAgentDispatchRequest(agent_name=agent, room=room)
+        # Connections open and the codec warm before the start: the room store asked of another room.
+        reads = svc._room_reads()
+        await asyncio.gather(*(reads.room(f"{room}-warm-up", 5) for _ in range(n)))
+        print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
 
         async def one() -> None:

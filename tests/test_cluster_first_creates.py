@@ -53,6 +53,9 @@ def run_processes(url: str, cluster: Cluster, room: str) -> list[Result]:
         for _ in range(PROCESSES)
     ]
     try:
+        for p in procs:
+            assert p.stdout is not None
+            assert p.stdout.readline().strip() == "ready"
         for p in procs:  # all at once
             assert p.stdin is not None
             p.stdin.write("go\n")
