@@ -128,9 +128,10 @@ class AgentDispatchService(ServiceBase):
         Any other ending within ``timeout`` is a TwirpError with ``wait_outcome`` (a
         :class:`WaitOutcome`) and ``job`` (the job last seen) set; a poll that fails for a
         passing reason is tried again and never counts as "no agent" (docs/jobs.md). Once
-        the dispatch has been seen, a room that stops answering is polled for ``grace``
-        more seconds (0: not at all) before the wait ends with ``ROOM_NOT_RUNNING``: in a
-        cluster, a room whose node went down comes back on another (docs/cluster.md).
+        the dispatch has been seen, a room that stops answering while the room store still
+        has it is polled for ``grace`` more seconds (0: not at all) before the wait ends with
+        ``ROOM_NOT_RUNNING``: in a cluster, a room whose node went down comes back on another
+        (docs/cluster.md). A room the store does not have closed: the wait ends at once.
         """
         return await wait_for_job(
             self.get_dispatch,
@@ -139,6 +140,7 @@ class AgentDispatchService(ServiceBase):
             room_name,
             until,
             timeout,
+            rooms=self._room_reads(),
             grace=grace,
             sleep=self._sleep,
             rand=self._rand,

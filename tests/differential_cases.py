@@ -292,7 +292,7 @@ CASES: list[Case] = [
     one("list_rooms", list_rooms(), seeded=True),
     one("list_rooms_never_created", list_rooms()),
     one("list_rooms_named_twice", list_rooms('{"names": ["{room}", "{room}", "{room}-not"]}'), seeded=True),
-    one("list_rooms_camel_case_and_null", list_rooms('{"Names": ["{room}"], "future": null}'), seeded=True),
+    one("list_rooms_unknown_field_null", list_rooms('{"names": ["{room}"], "future": null}'), seeded=True),
     one("list_rooms_with_room_admin_only", list_rooms(auth=GOOD), seeded=True),
     one("list_rooms_room_list_false", list_rooms(auth=with_claims(video={"roomList": False})), seeded=True),
     one("list_rooms_no_video_grant", list_rooms(auth=with_claims(video=None)), seeded=True),

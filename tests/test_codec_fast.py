@@ -218,6 +218,11 @@ asyncio.run(main())
         "DeleteAgentDispatchRequest",
         "ListAgentDispatchRequest",
         "ListAgentDispatchResponse",
+        # RoomService's, read by ensure_dispatch and by the check of a lost create.
+        "ListParticipantsRequest",
+        "ListParticipantsResponse",
+        "ListRoomsRequest",
+        "ListRoomsResponse",
     }
 
 

@@ -100,13 +100,14 @@ async def test_a_node_whose_proxy_answers_a_gateway_error_is_skipped(
     async with StubNode.gateway(status) as gateway:
         svc = AgentDispatchService(traced, gateway.url, KEY, SECRET, urls=[n2, n3])
         # A create first: the proxy's 5xx may follow the server's work, so it is checked (a
-        # list, at n2) before it is sent again, to n2.
+        # list, at n2: the room is not running, and the room store has no such room) before it
+        # is sent again, to n2.
         first = await svc.create_dispatch(create("r", "first"))
         for i in range(19):
             await svc.create_dispatch(create("r", f"c{i}"))
         assert await svc.get_dispatch(first.id, "r") == first
     assert gateway.hits == 1
-    assert [s.rpc for s in seen.sent[:3]] == ["CreateDispatch", "ListDispatch", "CreateDispatch"]
+    assert [s.rpc for s in seen.sent[:4]] == ["CreateDispatch", "ListDispatch", "ListRooms", "CreateDispatch"]
     assert seen.nodes("CreateDispatch") == {gateway.url: 1, n2: 20}
     assert all(n == 1 for n in made(cloud, "r").values())
     assert len(made(cloud, "r")) == 20

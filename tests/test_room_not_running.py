@@ -45,16 +45,38 @@ async def test_it_is_not_retried_and_a_create_takes_it_for_nothing_made(
     with pytest.raises(TwirpError) as err:
         await svc.delete_dispatch("AD_x", "r")
     assert (err.value.room_not_running, err.value.outcome_unknown, len(fake.requests)) == (True, False, 2)
-    # A create whose answer was lost, in a room that is not running: it did not make the room,
-    # so it made nothing, and is sent again.
-    fake.respond_with(answer(503, '{"code":"unavailable","msg":"lost"}', "application/json"), not_running)
+    # A create whose answer was lost, in a room that is not running and that the room store does
+    # not have: it did not make the room, so it made nothing, and is sent again.
+    lost = answer(503, '{"code":"unavailable","msg":"lost"}', "application/json")
+    no_rooms = answer(200, '{"rooms": []}', "application/json")
+    fake.respond_with(lost, not_running, no_rooms)
     created = await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
     assert [r.path.rsplit("/", 1)[1] for r in fake.requests[2:]] == [
         "CreateDispatch",
         "ListDispatch",
+        "ListRooms",
         "CreateDispatch",
     ]
     assert created.room == "r"
+
+
+async def test_a_lost_create_in_a_stopped_room_the_store_still_has_is_not_sent_again(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    # In a cluster the node that made the room may be the one that went down: the store still
+    # lists the room, so the create may have been done, and it is not repeated.
+    svc = make(session, url, Sleeps(), retry=STEADY)
+    in_store = answer(200, '{"rooms": [{"sid": "RM_x", "name": "r"}]}', "application/json")
+    fake.respond_with(
+        answer(503, '{"code":"unavailable","msg":"lost"}', "application/json"),
+        answer(503, NOT_RUNNING.decode(), "application/json"),
+        in_store,
+    )
+    with pytest.raises(TwirpError) as err:
+        await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
+    assert (err.value.code, err.value.outcome_unknown) == (TwirpErrorCode.UNAVAILABLE, True)
+    sent = [r.path.rsplit("/", 1)[1] for r in fake.requests]
+    assert sent == ["CreateDispatch", "ListDispatch", "ListRooms"]
 
 
 @pytest.mark.parametrize("call", ["list", "get", "delete"])

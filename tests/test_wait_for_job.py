@@ -163,6 +163,49 @@ async def test_a_deleted_dispatch_and_a_room_that_stopped(
     assert err.value.room_not_running
 
 
+def rpcs(fake: FakeLiveKit) -> list[str]:
+    return [r.path.rsplit("/", 1)[1] for r in fake.requests]
+
+
+async def test_a_room_that_stopped_is_waited_for_only_while_the_store_has_it(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    script = Script()
+    svc = service(session, url, script)
+    dispatch_id = await created(svc)
+    not_running = answer(503, NOT_RUNNING, "application/json")
+    # Seen, then not running, and the store has no such room: it closed, the wait ends at once.
+    no_rooms = answer(200, '{"rooms": []}', "application/json")
+    script.at = {"1": lambda: fake.respond_with(not_running, no_rooms)}
+    del fake.requests[:]
+    with pytest.raises(TwirpError) as err:
+        await svc.wait_for_job(dispatch_id, "r", timeout=30, grace=20)
+    assert err.value.wait_outcome is WaitOutcome.ROOM_NOT_RUNNING
+    assert rpcs(fake) == ["ListDispatch", "ListDispatch", "ListRooms"]
+    # Not running while the store has the room (its node went down): polled on, the store read
+    # once, and the job is found once the room answers again.
+    in_store = answer(200, '{"rooms": [{"sid": "RM_1", "name": "r"}]}', "application/json")
+    script.waits, script.at = (
+        [],
+        {
+            "1": lambda: fake.respond_with(not_running, in_store, not_running),
+            "3": lambda: job(fake, "r", dispatch_id, pba.JS_RUNNING),
+        },
+    )
+    del fake.requests[:]
+    found = await svc.wait_for_job(dispatch_id, "r", timeout=30, grace=20)
+    assert found.id == "AJ_1"
+    assert rpcs(fake) == ["ListDispatch", "ListDispatch", "ListRooms", "ListDispatch", "ListDispatch"]
+    # grace=0: the first "not running" ends the wait, without reading the store.
+    dispatch_id = await created(svc)
+    script.waits, script.at = [], {"1": lambda: fake.respond_with(not_running)}
+    del fake.requests[:]
+    with pytest.raises(TwirpError) as err:
+        await svc.wait_for_job(dispatch_id, "r", timeout=30, grace=0)
+    assert err.value.wait_outcome is WaitOutcome.ROOM_NOT_RUNNING
+    assert rpcs(fake) == ["ListDispatch", "ListDispatch"]
+
+
 async def test_passing_failures_are_not_no_agent(
     session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
 ) -> None:

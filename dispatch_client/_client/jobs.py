@@ -12,9 +12,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from .._checks import require_seconds, require_text
-from .._generated.livekit import AgentDispatch, Job, JobStatus
+from .._generated.livekit import AgentDispatch, Job, JobStatus, Room
 from .._transport.retry import should_retry
 from ..errors import TwirpError, TwirpErrorCode, WaitOutcome
+from .room_state import RoomReads, Store
 
 __all__ = ["DEFAULT_GRACE", "POLL_FIRST", "POLL_MAX", "wait_for_job"]
 
@@ -122,6 +123,7 @@ async def wait_for_job(
     until: JobStatus,
     timeout: float,
     *,
+    rooms: RoomReads,
     grace: float,
     sleep: Callable[[float], Awaitable[None]],
     rand: Callable[[], float],
@@ -129,7 +131,8 @@ async def wait_for_job(
     """The first job of the dispatch that reached ``until`` (or a later state), polling ``get``.
 
     Once the dispatch has been seen, a room that stops answering is waited for up to
-    ``grace`` seconds (its node may have gone down, and the room comes back elsewhere).
+    ``grace`` seconds if the room store still has it (its node may have gone down, and the
+    room comes back elsewhere); a room the store does not have closed, and ends the wait.
     """
     require_text("dispatch_id", dispatch_id)
     require_text("room_name", room)
@@ -143,6 +146,7 @@ async def wait_for_job(
     last_job: Job | None = None
     seen_dispatch: AgentDispatch | None = None
     away_since: float | None = None  # when the room stopped answering, after the dispatch was seen
+    stored: Room | Store | None = None  # what the room store said of it then (read once)
     seen = False  # whether any poll has answered
     failure: TwirpError | None = None  # the last poll's passing failure, while it is the latest news
     backoff = POLL_FIRST
@@ -155,7 +159,9 @@ async def wait_for_job(
         except TwirpError as e:
             if e.room_not_running:
                 away_since = loop.time() if away_since is None else away_since
-                if seen_dispatch is None or loop.time() - away_since >= grace:
+                if seen_dispatch is not None and stored is None and grace > 0:
+                    stored = await rooms.room(room, max(deadline - loop.time(), 0.001))
+                if seen_dispatch is None or stored is Store.ABSENT or loop.time() - away_since >= grace:
                     e.wait_outcome = WaitOutcome.ROOM_NOT_RUNNING
                     e.job = last_job
                     raise
@@ -173,7 +179,7 @@ async def wait_for_job(
                 raise
             raise TwirpError(TwirpErrorCode.UNAUTHENTICATED, f"wait_for_job: {e}") from None
         else:
-            failure, seen, away_since = None, True, None
+            failure, seen, away_since, stored = None, True, None, None
             if dispatch is None:
                 if seen_dispatch is not None:
                     raise await _gone(list_dispatch, seen_dispatch, deadline, last_job)
