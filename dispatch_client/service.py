@@ -49,7 +49,10 @@ class AgentDispatchService(ServiceBase):
     tokens; ``retry`` says what is tried again; answers over ``max_response_bytes`` are
     refused. For a host matching ``cloud_hosts`` (LiveKit Cloud: ``*.livekit.cloud``), a
     failed attempt that is tried again goes to the next region the server lists, unless
-    ``failover=False``. ``clock`` (Unix seconds), ``sleep`` and ``rand`` are injectable. Failures are
+    ``failover=False``; ``urls`` lists more nodes of a cluster (docs/failover.md). With a
+    ``coordinator`` (:class:`dispatch_client.fleet.RedisCoordinator`), :meth:`ensure_dispatch`
+    takes turns with every process that shares it (docs/fleets.md); the service does not close
+    it. ``clock`` (Unix seconds), ``sleep`` and ``rand`` are injectable. Failures are
     :class:`~dispatch_client.TwirpError`; bad arguments ValueError, before anything is sent.
     """
 
@@ -92,8 +95,10 @@ class AgentDispatchService(ServiceBase):
         """The room's dispatch of ``req.agent_name`` (same deployment), made if there is none.
 
         Calls of one service for the same room, agent and deployment take turns, so they
-        leave one such dispatch (the oldest is returned if there are several); another
-        process can still make its own at the same time (docs/jobs.md). The room store
+        leave one such dispatch (the oldest is returned if there are several); without a
+        ``coordinator``, another process can still make its own at the same time; with one,
+        every process sharing it takes turns too, and the call ends by its lease's end
+        (docs/fleets.md). The room store
         (``RoomService``) is read first: a new room is created into without the 3 s wait of a
         list, and a room whose agent is still in it after its dispatch was lost (its node
         went down, docs/cluster.md) gets no second one: ``already_exists``, or ``unavailable``
@@ -111,6 +116,7 @@ class AgentDispatchService(ServiceBase):
             self._room_reads(),
             req,
             limit,
+            coordinator=self._coordinator,
             sleep=self._sleep,
         )
 

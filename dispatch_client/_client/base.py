@@ -32,6 +32,7 @@ from .._transport.regions import DEFAULT_HOSTS
 from .._transport.retry import RetryPolicy
 from .._transport.sources import node_list
 from ..errors import TwirpError, TwirpErrorCode
+from ..fleet._coordinator import Coordinator
 from .ensure import Turns
 from .session import OwnedSession, tls_context
 from .settings import Options, from_environment, regions_for, signer_for
@@ -82,6 +83,7 @@ class ServiceBase:
         failover: bool = True,
         cloud_hosts: tuple[str, ...] = DEFAULT_HOSTS,
         urls: Sequence[str] = (),
+        coordinator: Coordinator | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
@@ -93,6 +95,9 @@ class ServiceBase:
             raise ValueError("several node URLs were given with failover=False: give one, or allow failover")
         signer = signer_for(api_key, api_secret, token, ttl=token_ttl, clock=clock)
         self._sleep, self._rand, self._turns = sleep, rand, Turns()
+        if coordinator is not None and not callable(getattr(coordinator, "acquire", None)):
+            raise ValueError(f"coordinator must be a dispatch_client.fleet.Coordinator, got {coordinator!r}")
+        self._coordinator = coordinator
         self._closed = False
         self._owned: OwnedSession | None = None
         if session is None:

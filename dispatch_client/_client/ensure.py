@@ -9,18 +9,21 @@ a create whose outcome is unknown is settled by listing again, never by creating
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from .._generated.livekit import AgentDispatch, CreateAgentDispatchRequest, ParticipantInfo, Room
 from ..errors import TwirpError, TwirpErrorCode
+from ..fleet._coordinator import Coordinator, Lease
 from .room_state import RoomReads, Store
 
-__all__ = ["CONFIRM_AFTER", "Turns", "ensure_dispatch", "existing"]
+__all__ = ["CONFIRM_AFTER", "CONFIRM_READS", "Turns", "ensure_dispatch", "existing"]
 
 # Seconds after a create that started its room before it is read back: concurrent creates
 # that started the same room elsewhere have placed it by then.
 CONFIRM_AFTER = 0.1
+CONFIRM_READS = 3
 
 ListCall = Callable[..., Awaitable[list[AgentDispatch]]]
 GetCall = Callable[..., Awaitable[AgentDispatch | None]]
@@ -29,14 +32,20 @@ Key = tuple[str, str, str]
 
 
 class Turn:
-    """A key's turn, taken; :meth:`release` (once) hands it to the next caller."""
+    """A key's turn, taken; :meth:`release` (once) hands it to the next caller.
+
+    With a coordinator, the turn also holds the key's lease across processes, handed on first.
+    """
 
     def __init__(self, turns: Turns, key: Key, lock: asyncio.Lock) -> None:
         self._turns, self._key, self._lock, self._held = turns, key, lock, True
+        self.lease: Lease | None = None
 
     def release(self) -> None:
         if self._held:
             self._held = False
+            if self.lease is not None:
+                self._turns.hand_on(self.lease)
             self._lock.release()
             self._turns.leave(self._key)
 
@@ -46,6 +55,13 @@ class Turns:
 
     def __init__(self) -> None:
         self._locks: dict[Key, tuple[asyncio.Lock, int]] = {}
+        self._releases: set[asyncio.Task[None]] = set()
+
+    def hand_on(self, lease: Lease) -> None:
+        """Release ``lease`` in the background (its release never raises)."""
+        task = asyncio.get_running_loop().create_task(lease.release())
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
 
     async def take(self, key: Key) -> Turn:
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))
@@ -101,6 +117,7 @@ async def ensure_dispatch(
     req: CreateAgentDispatchRequest,
     timeout: float,
     *,
+    coordinator: Coordinator | None,
     sleep: Callable[[float], Awaitable[None]],
 ) -> AgentDispatch:
     loop = asyncio.get_running_loop()
@@ -126,6 +143,12 @@ async def ensure_dispatch(
     # up: the next call's list must see what it did.
     task: asyncio.Task[AgentDispatch] | None = None
     try:
+        if coordinator is not None:
+            # Other processes take turns through the coordinator; this call ends by its lease's end.
+            turn.lease = await coordinator.acquire(
+                json.dumps([req.room, req.agent_name, req.deployment]), deadline
+            )
+            deadline = min(deadline, turn.lease.deadline)
         # The room store answers at once where a list of a room that is not running takes 3 s.
         record = await rooms.room(req.room, remaining())
         new_room = record is Store.ABSENT
@@ -188,23 +211,25 @@ async def _confirm(
     """Raise unless the room still has ``made``, a dispatch that started the room.
 
     Creates that start one room at once through a cluster can each place it on another node:
-    the room then runs twice, and the dispatches made in the copy that other nodes do not
-    route to are not seen again (their agents may still come).
+    the room then runs twice, each copy answering for the room's name, and a read reaches
+    whichever copy answers first. It is read :data:`CONFIRM_READS` times; one that finds no
+    such dispatch shows a copy without it, and the call does not hand the id out.
     """
     await sleep(CONFIRM_AFTER)
-    try:
-        still = await get_dispatch(made.id, made.room, timeout=remaining())
-    except TwirpError as e:
-        raise TwirpError(
-            TwirpErrorCode.UNAVAILABLE,
-            f"ensure_dispatch: dispatch {made.id} was made, and whether room {made.room!r} kept it "
-            f"cannot be told ({e})",
-            outcome_unknown=True,
-        ) from e
-    if still is None:
-        raise TwirpError(
-            TwirpErrorCode.ABORTED,
-            f"ensure_dispatch: dispatch {made.id} was made, but room {made.room!r} no longer has it: "
-            "the room was started on two nodes at once (its agent may still come)",
-            outcome_unknown=True,
-        )
+    for _ in range(CONFIRM_READS):
+        try:
+            still = await get_dispatch(made.id, made.room, timeout=remaining())
+        except TwirpError as e:
+            raise TwirpError(
+                TwirpErrorCode.UNAVAILABLE,
+                f"ensure_dispatch: dispatch {made.id} was made, and whether room {made.room!r} kept it "
+                f"cannot be told ({e})",
+                outcome_unknown=True,
+            ) from e
+        if still is None:
+            raise TwirpError(
+                TwirpErrorCode.ABORTED,
+                f"ensure_dispatch: dispatch {made.id} was made, but room {made.room!r} does not always "
+                "have it: the room was started on two nodes at once (its agent may still come)",
+                outcome_unknown=True,
+            )

@@ -13,6 +13,7 @@ from .._checks import require_credential, require_text
 from .._transport.regions import Regions
 from .._transport.retry import RetryPolicy
 from .._transport.sources import require_urls
+from ..fleet._coordinator import Coordinator
 
 __all__ = ["Options", "from_environment", "regions_for", "signer_for"]
 
@@ -30,6 +31,7 @@ class Options(TypedDict, total=False):
     failover: bool
     cloud_hosts: tuple[str, ...]
     urls: Sequence[str]
+    coordinator: Coordinator | None
 
 
 def _setting(name: str, value: str | None, env: str) -> str:

@@ -7,5 +7,6 @@ protocol does. docs/fleets.md says what each mode promises.
 """
 
 from ._coordinator import Coordinator, Lease
+from ._redis import RedisCoordinator
 
-__all__ = ["Coordinator", "Lease"]
+__all__ = ["Coordinator", "Lease", "RedisCoordinator"]
