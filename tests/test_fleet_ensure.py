@@ -101,3 +101,31 @@ async def test_the_call_ends_by_the_leases_end(
 def test_a_coordinator_without_acquire_is_a_value_error(session: aiohttp.ClientSession, url: str) -> None:
     with pytest.raises(ValueError, match="coordinator"):
         AgentDispatchService(session, url, API_KEY, API_SECRET, coordinator=object())  # type: ignore[arg-type]
+
+
+async def test_a_cancelled_call_keeps_its_lease_until_its_create_ends(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    coordinator = Recording()
+    svc = service(session, url, coordinator)
+    let_go = asyncio.Event()
+
+    async def slow_create(request: web.Request) -> web.StreamResponse:
+        await let_go.wait()
+        return await fake.serve(request)
+
+    fake.respond_with(answer(200, '{"rooms": []}', "application/json"), slow_create)
+    call = asyncio.create_task(svc.ensure_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r")))
+    for _ in range(400):
+        if len(fake.requests) == 2:
+            break
+        await asyncio.sleep(0.005)
+    assert [r.path.rsplit("/", 1)[1] for r in fake.requests] == ["ListRooms", "CreateDispatch"]
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert coordinator.released == []  # the create is still on its way
+    let_go.set()
+    await settled(coordinator, 1)
+    assert coordinator.released == ['["r", "a", ""]']
+    assert len(fake.rooms["r"]) == 1
