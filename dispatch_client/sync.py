@@ -71,6 +71,10 @@ class _Loop:
         await asyncio.gather(*calls, return_exceptions=True)
         if self.service is not None:
             await self.service.aclose()
+            # A coordinator's connections on this loop end with it (the coordinator stays usable).
+            closing = getattr(self.service._coordinator, "aclose", None)
+            if closing is not None:
+                await closing()
 
     def stop(self) -> None:
         """Cancel the calls in flight, close the session, stop the loop and join its thread."""

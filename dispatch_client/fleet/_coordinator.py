@@ -28,7 +28,12 @@ class Lease(Protocol):
 
 
 class Coordinator(Protocol):
-    """Grants leases on keys, one holder at a time, across every process that shares it."""
+    """Grants leases on keys, one holder at a time, across every process that shares it.
+
+    One that also has an ``aclose()`` coroutine method gets it called, on the blocking client's
+    own event loop, when a :class:`dispatch_client.sync.AgentDispatchService` closes: what it
+    holds on that loop ends with it.
+    """
 
     async def acquire(self, key: str, deadline: float) -> Lease:
         """Wait for ``key`` and hold it for work that ends by ``deadline`` (event-loop time).

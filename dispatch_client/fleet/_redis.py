@@ -102,14 +102,16 @@ class RedisCoordinator:
         self._prefix = "{" + prefix + "}"
         self._marker = self._prefix + ":keys-kept"
         self._module = redis.asyncio
-        self._client: Redis | None = None
+        # One client per event loop that uses the coordinator: connections belong to a loop.
+        self._clients: dict[asyncio.AbstractEventLoop, Redis] = {}
         self._pending: set[asyncio.Task[None]] = set()
 
     def _redis(self) -> Redis:
-        # Made in the loop that first uses it: its connections belong to that loop.
-        if self._client is None:
-            self._client = self._module.Redis.from_url(self._url, socket_connect_timeout=5.0)
-        return self._client
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = self._module.Redis.from_url(self._url, socket_connect_timeout=5.0)
+        return client
 
     async def acquire(self, key: str, deadline: float) -> _RedisLease:
         """Wait for ``key`` (another process may hold it) and hold it until ``deadline`` at most."""
@@ -208,11 +210,17 @@ class RedisCoordinator:
         task.add_done_callback(self._pending.discard)
 
     async def aclose(self) -> None:
-        """Wait for releases under way and close the connections."""
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
-        if self._client is not None:
-            client, self._client = self._client, None
+        """Wait for this event loop's releases under way and close its connections.
+
+        It may be used again afterwards (new connections are opened). The blocking client
+        calls it on its own loop when it closes.
+        """
+        loop = asyncio.get_running_loop()
+        pending = [t for t in self._pending if t.get_loop() is loop]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        client = self._clients.pop(loop, None)
+        if client is not None:
             await client.aclose()
 
     async def __aenter__(self) -> RedisCoordinator:
