@@ -143,10 +143,12 @@ class AgentDispatchService(ServiceBase):
         that has the agent's dispatch keeps it and a lost create is settled, not repeated.
         At most ``concurrency`` rooms are under way at once (a room's create, and its wait);
         with ``rate``, creates start at most ``rate`` per second, spread evenly. With
-        ``wait`` (seconds), each room's job is waited for (:meth:`wait_for_job`); a room
-        whose wait ends with ``NO_JOB``, ``JOB_FAILED`` or ``DISPATCH_LOST`` is sent its agent
-        again, up to ``attempts`` dispatches in all: the dispatch no agent came of stays and
-        is passed over, and none is made while the room store lists the agent in the room.
+        ``wait`` (seconds), each room's job is waited for (:meth:`wait_for_job`); a room no
+        agent is coming to is sent its agent again, up to ``attempts`` dispatches in all:
+        after ``DISPATCH_LOST``, ``JOB_FAILED`` of a job that never had an agent, or ``NO_JOB``
+        when ``wait`` is at least ``JOB_OFFER_WINDOW`` (10 s; a shorter wait may miss a job
+        yet to come). The dispatch no agent came of stays and is passed over, and none is
+        made while the room store lists the agent in the room.
 
         A room's failure is in its result and stops no other; ``on_result`` hears of each
         room as it ends (for progress). Bad arguments (a request that is not a

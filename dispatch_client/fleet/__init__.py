@@ -9,12 +9,20 @@ protocol does. docs/fleets.md says what each mode promises.
 returns a :class:`DispatchResult` per room, whose :class:`DispatchOutcome` says how it ended.
 """
 
-from ._bulk import DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, MAX_ATTEMPTS, DispatchOutcome, DispatchResult
+from ._bulk import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_CONCURRENCY,
+    JOB_OFFER_WINDOW,
+    MAX_ATTEMPTS,
+    DispatchOutcome,
+    DispatchResult,
+)
 from ._coordinator import Coordinator, Lease
 
 __all__ = [
     "DEFAULT_ATTEMPTS",
     "DEFAULT_CONCURRENCY",
+    "JOB_OFFER_WINDOW",
     "MAX_ATTEMPTS",
     "Coordinator",
     "DispatchOutcome",

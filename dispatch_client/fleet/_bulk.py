@@ -19,8 +19,8 @@ from ._pace import Pacer, require_rate
 __all__ = [
     "DEFAULT_ATTEMPTS",
     "DEFAULT_CONCURRENCY",
+    "JOB_OFFER_WINDOW",
     "MAX_ATTEMPTS",
-    "RETRIED",
     "BulkPlan",
     "DispatchOutcome",
     "DispatchResult",
@@ -30,9 +30,9 @@ __all__ = [
 DEFAULT_CONCURRENCY = 16
 DEFAULT_ATTEMPTS = 2
 MAX_ATTEMPTS = 10
-# The endings of a wait after which the room is sent its agent again: no agent came, and
-# none is coming for that dispatch.
-RETRIED = frozenset({WaitOutcome.NO_JOB, WaitOutcome.JOB_FAILED, WaitOutcome.DISPATCH_LOST})
+# Seconds livekit-server v1.13.5 offers a dispatch's job to a worker before it gives up: a
+# wait shorter than this that saw no job may see one yet, and is not followed by a retry.
+JOB_OFFER_WINDOW = 10.0
 
 # ensure(req, passed_over): the room's dispatch of req's agent, made if there is none; the
 # dispatches whose ids are in passed_over (no agent came of them) do not count.
@@ -144,6 +144,20 @@ class BulkPlan:
         )
 
 
+def _retried(e: TwirpError, wait: float) -> bool:
+    """Whether the room is sent its agent again after the wait: only when no agent is coming
+    of the dispatch it ended on (``NO_JOB``, ``JOB_FAILED``, ``DISPATCH_LOST``).
+
+    A job that had an agent before it failed is not retried (its restart policy may start it
+    again), nor a wait with no job shorter than the server's offer window.
+    """
+    if e.wait_outcome is WaitOutcome.NO_JOB:
+        return wait >= JOB_OFFER_WINDOW
+    if e.wait_outcome is WaitOutcome.JOB_FAILED:
+        return e.job is None or e.job.state is None or not e.job.state.participant_identity
+    return e.wait_outcome is WaitOutcome.DISPATCH_LOST
+
+
 def _failed(e: TwirpError) -> DispatchOutcome:
     if e.code is TwirpErrorCode.ALREADY_EXISTS and "participant_identity" in e.meta:
         return DispatchOutcome.AGENT_PRESENT  # ensure_dispatch found the agent in the room store
@@ -157,9 +171,9 @@ async def _room(
     wait_job: WaitJob,
     pacer: Pacer | None,
     clock: Callable[[], float],
+    started: float,
 ) -> DispatchResult:
     """One room: its dispatch, and its job when waited for, tried again while no agent came."""
-    started = clock()
     attempts = 0
     dispatch: AgentDispatch | None = None
     job: Job | None = None
@@ -184,7 +198,7 @@ async def _room(
             job = e.job
             if e.wait_outcome is None:
                 return result(DispatchOutcome.UNKNOWN, e)
-            if e.wait_outcome not in RETRIED or attempts >= plan.attempts:
+            if attempts >= plan.attempts or not _retried(e, plan.wait):
                 return result(DispatchOutcome.NO_AGENT, e)
             passed_over.add(dispatch.id)
             continue
@@ -212,9 +226,9 @@ async def dispatch_many(
     slots = asyncio.Semaphore(plan.concurrency)
     results: list[DispatchResult | None] = [None] * len(plan.requests)
 
-    async def one(i: int, req: CreateAgentDispatchRequest) -> None:
+    async def one(i: int, req: CreateAgentDispatchRequest, started: float) -> None:
         try:
-            results[i] = done = await _room(req, plan, ensure, wait_job, pacer, clock)
+            results[i] = done = await _room(req, plan, ensure, wait_job, pacer, clock, started)
         finally:
             slots.release()
         if on_result is not None:
@@ -226,7 +240,7 @@ async def dispatch_many(
                 await slots.acquire()
                 if pacer is not None:
                     await pacer.wait()
-                group.create_task(one(i, req))
+                group.create_task(one(i, req, clock()))
     except BaseExceptionGroup as raised:  # noqa: F821 (Python 3.11, as asyncio.TaskGroup)
         raise raised.exceptions[0] from None  # what a room raised that is not its result
     return [r for r in results if r is not None]
