@@ -56,7 +56,8 @@ class DispatchOutcome(str, enum.Enum):
     ``error.wait_outcome`` says why the last one did."""
     UNKNOWN = "unknown"
     """The client could not tell: a create failed and may have been done all the same
-    (``error.outcome_unknown``), or the wait's polls got no answer."""
+    (``error.outcome_unknown``), or the wait failed without saying how the job stands (its
+    polls got no answer, or were refused; ``error.wait_outcome`` is ``None``)."""
     FAILED = "failed"
     """The dispatch could not be made: ``error`` says why."""
 
