@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Iterable
+
 from ._checks import require_seconds, require_text
 from ._client.base import (
     DEFAULT_JOB_WAIT,
@@ -26,6 +29,7 @@ from ._generated.livekit import (
     ParticipantInfo,
     Room,
 )
+from .fleet._bulk import DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, BulkPlan, DispatchResult, dispatch_many
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -107,7 +111,14 @@ class AgentDispatchService(ServiceBase):
         if not isinstance(req, CreateAgentDispatchRequest):
             raise ValueError(f"req must be a CreateAgentDispatchRequest, got {type(req).__name__}")
         require_text("req.room", req.room)
-        limit = self._transport.timeout if timeout is None else require_seconds("timeout", timeout)
+        return await self._ensure(req, self._limit(timeout), frozenset())
+
+    def _limit(self, timeout: float | None) -> float:
+        return self._transport.timeout if timeout is None else require_seconds("timeout", timeout)
+
+    async def _ensure(
+        self, req: CreateAgentDispatchRequest, limit: float, passed_over: frozenset[str]
+    ) -> AgentDispatch:
         return await ensure_dispatch(
             self._turns,
             self.list_dispatch,
@@ -118,6 +129,48 @@ class AgentDispatchService(ServiceBase):
             limit,
             coordinator=self._coordinator,
             sleep=self._sleep,
+            passed_over=passed_over,
+        )
+
+    async def dispatch_many(
+        self,
+        reqs: Iterable[CreateAgentDispatchRequest],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rate: float | None = None,
+        wait: float | None = None,
+        attempts: int = DEFAULT_ATTEMPTS,
+        timeout: float | None = None,
+        on_result: Callable[[DispatchResult], None] | None = None,
+    ) -> list[DispatchResult]:
+        """An agent for each of many rooms: a :class:`~dispatch_client.fleet.DispatchResult` each, in order.
+
+        Each request goes through :meth:`ensure_dispatch` (``timeout``: each call's), so a room
+        that has the agent's dispatch keeps it and a lost create is settled, not repeated.
+        At most ``concurrency`` rooms are under way at once (a room's create, and its wait);
+        with ``rate``, creates start at most ``rate`` per second, spread evenly. With
+        ``wait`` (seconds), each room's job is waited for (:meth:`wait_for_job`); a room no
+        agent is coming to is sent its agent again, up to ``attempts`` dispatches in all:
+        after ``DISPATCH_LOST``, ``JOB_FAILED`` of a job that never had an agent, or ``NO_JOB``
+        when ``wait`` is at least ``JOB_OFFER_WINDOW`` (10 s; a shorter wait may miss a job
+        yet to come). The dispatch no agent came of stays and is passed over, and none is
+        made while the room store lists the agent in the room.
+
+        A room's failure is in its result and stops no other; ``on_result`` hears of each
+        room as it ends (for progress). Bad arguments (a request that is not a
+        ``CreateAgentDispatchRequest``, an empty room, a room and agent given twice,
+        ``concurrency`` or ``attempts`` under 1, ``rate`` <= 0) raise ValueError before
+        anything is sent. Cancelling stops the starts and the rooms under way.
+        """
+        plan = BulkPlan.check(reqs, concurrency, rate, wait, attempts)
+        limit = self._limit(timeout)
+        return await dispatch_many(
+            plan,
+            lambda req, passed_over: self._ensure(req, limit, passed_over),
+            lambda made, seconds: self.wait_for_job(made.id, made.room, timeout=seconds),
+            sleep=self._sleep,
+            clock=asyncio.get_running_loop().time,
+            on_result=on_result,
         )
 
     async def wait_for_job(

@@ -20,7 +20,7 @@ import asyncio
 import concurrent.futures
 import threading
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
@@ -28,6 +28,7 @@ from . import service as _async
 from ._client.settings import Options, from_environment
 from ._generated.livekit import AgentDispatch, CreateAgentDispatchRequest, Job, JobStatus
 from .errors import TwirpError, TwirpErrorCode
+from .fleet._bulk import DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DispatchResult
 
 __all__ = ["AgentDispatchService"]
 
@@ -214,3 +215,31 @@ class AgentDispatchService:
         """See :meth:`dispatch_client.AgentDispatchService.ensure_dispatch`."""
         svc = self._service()
         return self._runner.run(svc.ensure_dispatch(req, timeout=timeout))
+
+    def dispatch_many(
+        self,
+        reqs: Iterable[CreateAgentDispatchRequest],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rate: float | None = None,
+        wait: float | None = None,
+        attempts: int = DEFAULT_ATTEMPTS,
+        timeout: float | None = None,
+        on_result: Callable[[DispatchResult], None] | None = None,
+    ) -> list[DispatchResult]:
+        """See :meth:`dispatch_client.AgentDispatchService.dispatch_many`.
+
+        ``on_result`` is called in the client's own thread, as each room ends.
+        """
+        svc = self._service()
+        return self._runner.run(
+            svc.dispatch_many(
+                reqs,
+                concurrency=concurrency,
+                rate=rate,
+                wait=wait,
+                attempts=attempts,
+                timeout=timeout,
+                on_result=on_result,
+            )
+        )

@@ -260,6 +260,22 @@ async def test_a_poll_cut_off_by_the_deadline_is_not_no_agent(
     fake.overrides.clear()
 
 
+async def test_a_poll_that_could_not_come_back_in_time_is_not_started(
+    session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
+) -> None:
+    # Each poll takes 0.2 s. The fourth would start 0.05 s before the deadline and be cut off
+    # by it (a failure, without an outcome, though every poll answered): the wait ends on the
+    # third's answer instead.
+    svc = AgentDispatchService(session, url, API_KEY, API_SECRET, rand=lambda: 0.0)
+    dispatch_id = await created(svc)
+    fake.respond_with(*[late(0.2, fake.serve)] * 10)
+    with pytest.raises(TwirpError) as err:
+        await svc.wait_for_job(dispatch_id, "r", timeout=1.0)
+    assert (err.value.code, err.value.wait_outcome) == (TwirpErrorCode.DEADLINE_EXCEEDED, WaitOutcome.NO_JOB)
+    assert len(fake.requests) == 1 + 3
+    fake.overrides.clear()
+
+
 async def test_a_servers_deadline_exceeded_is_a_passing_failure(
     session: aiohttp.ClientSession, url: str, fake: FakeLiveKit
 ) -> None:

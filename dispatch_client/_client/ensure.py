@@ -90,9 +90,18 @@ def _release_when_done(turn: Turn) -> Callable[[asyncio.Task[AgentDispatch]], No
     return done
 
 
-def existing(req: CreateAgentDispatchRequest, dispatches: list[AgentDispatch]) -> AgentDispatch | None:
-    """The oldest dispatch of ``req``'s agent name and deployment, if the room has one."""
-    same = [d for d in dispatches if d.agent_name == req.agent_name and d.deployment == req.deployment]
+def existing(
+    req: CreateAgentDispatchRequest,
+    dispatches: list[AgentDispatch],
+    passed_over: frozenset[str] = frozenset(),
+) -> AgentDispatch | None:
+    """The oldest dispatch of ``req``'s agent name and deployment, if the room has one (those
+    whose ids are in ``passed_over`` do not count)."""
+    same = [
+        d
+        for d in dispatches
+        if d.agent_name == req.agent_name and d.deployment == req.deployment and d.id not in passed_over
+    ]
     return min(same, key=lambda d: (d.state.created_at if d.state else 0, d.id), default=None)
 
 
@@ -119,7 +128,10 @@ async def ensure_dispatch(
     *,
     coordinator: Coordinator | None,
     sleep: Callable[[float], Awaitable[None]],
+    passed_over: frozenset[str] = frozenset(),
 ) -> AgentDispatch:
+    """``passed_over``: ids of the room's dispatches that do not count as its dispatch (no agent
+    came of them); an agent of the room store still keeps a second one from being made."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
 
@@ -155,7 +167,7 @@ async def ensure_dispatch(
         found, looked = None, new_room  # looked: whether the store's agents are known to be none
         if not new_room:
             try:
-                found = existing(req, await list_dispatch(req.room, timeout=remaining()))
+                found = existing(req, await list_dispatch(req.room, timeout=remaining()), passed_over)
             except TwirpError as e:
                 if not e.room_not_running:
                     raise
@@ -188,7 +200,7 @@ async def ensure_dispatch(
             return made
         # The create may have been done: the room says whether, and nothing is created again.
         try:
-            found = existing(req, await list_dispatch(req.room, timeout=remaining()))
+            found = existing(req, await list_dispatch(req.room, timeout=remaining()), passed_over)
         except TwirpError:
             raise unknown from None
         if found is None:

@@ -17,10 +17,13 @@ from .._transport.retry import should_retry
 from ..errors import TwirpError, TwirpErrorCode, WaitOutcome
 from .room_state import RoomReads, Store
 
-__all__ = ["DEFAULT_GRACE", "POLL_FIRST", "POLL_MAX", "wait_for_job"]
+__all__ = ["DEFAULT_GRACE", "POLL_FIRST", "POLL_LEAST", "POLL_MAX", "wait_for_job"]
 
 POLL_FIRST = 0.1  # seconds (before jitter) to the second poll; each wait doubles, up to POLL_MAX
 POLL_MAX = 1.0
+# The least time a poll is started with, and at least twice the last poll's: one that could not
+# come back before the deadline is not started, and the wait ends on the answer it has.
+POLL_LEAST = 0.05
 # Seconds a room that stopped answering is waited for once its dispatch was seen: in a cluster
 # whose node went down, a room with an agent in it comes back 7-13 s later.
 DEFAULT_GRACE = 20.0
@@ -150,10 +153,12 @@ async def wait_for_job(
     seen = False  # whether any poll has answered
     failure: TwirpError | None = None  # the last poll's passing failure, while it is the latest news
     backoff = POLL_FIRST
+    took = 0.0  # how long the last poll that answered took
     while True:
         remaining = deadline - loop.time()
         if remaining <= 0:
             break
+        polled = loop.time()
         try:
             dispatch = await get(dispatch_id, room, timeout=remaining)
         except TwirpError as e:
@@ -180,6 +185,7 @@ async def wait_for_job(
             raise TwirpError(TwirpErrorCode.UNAUTHENTICATED, f"wait_for_job: {e}") from None
         else:
             failure, seen, away_since, stored = None, True, None, None
+            took = loop.time() - polled
             if dispatch is None:
                 if seen_dispatch is not None:
                     raise await _gone(list_dispatch, seen_dispatch, deadline, last_job)
@@ -207,6 +213,8 @@ async def wait_for_job(
         # Half the backoff plus a random part of the other half: polls of many waits spread out.
         wait = min(backoff * (0.5 + rand() / 2), deadline - loop.time())
         backoff = min(POLL_MAX, backoff * 2)
+        if failure is None and deadline - loop.time() - wait < max(2 * took, POLL_LEAST):
+            break  # the next poll would be cut off by the deadline: this answer is the last news
         if wait > 0:
             await sleep(wait)
     if failure is not None or not seen:

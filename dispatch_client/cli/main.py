@@ -6,13 +6,17 @@ Exit status: 0 on success, 1 when the server (or the network) reports a failure,
 
 from __future__ import annotations
 
+from typing import TextIO
+
 import click
 
 from .._generated.livekit import CreateAgentDispatchRequest, ListAgentDispatchResponse
 from .._version import __version__
 from ..errors import TwirpError, TwirpErrorCode
+from ..fleet._bulk import DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, MAX_ATTEMPTS
 from ..service import DEFAULT_JOB_WAIT
 from . import output as out
+from .bulk import create_many, read_rooms
 from .common import call, connection_options, json_option, settings
 from .local import demo, serve
 
@@ -43,7 +47,12 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--room", required=True, help="Room to send the agent to.")
+@click.option("--room", help="Room to send the agent to.")
+@click.option(
+    "--rooms-file",
+    type=click.File("r"),
+    help="Instead of --room: a file of rooms, one a line (# comments; - for stdin).",
+)
 @click.option("--agent", "agent_name", required=True, help="Name the agent registered with.")
 @click.option("--metadata", default="", help="Text handed to the agent's job.")
 @click.option(
@@ -71,44 +80,86 @@ def main() -> None:
     metavar="[SECONDS]",
     help=f"Then wait for a worker to run the job (up to SECONDS, {DEFAULT_JOB_WAIT:g} if left out).",
 )
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    help="With --rooms-file: creates per second at most (default: no limit).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="With --rooms-file: rooms under way at once.",
+)
+@click.option(
+    "--attempts",
+    type=click.IntRange(min=1, max=MAX_ATTEMPTS),
+    default=DEFAULT_ATTEMPTS,
+    show_default=True,
+    help="With --rooms-file and --wait: dispatches per room while no agent comes.",
+)
 @connection_options
 @json_option
 def create(
-    room: str,
+    room: str | None,
+    rooms_file: TextIO | None,
     agent_name: str,
     metadata: str,
     attributes: dict[str, str],
     deployment: str,
     restart_policy: str,
     wait: float | None,
+    rate: float | None,
+    concurrency: int,
+    attempts: int,
     url: str | None,
     api_key: str | None,
     api_secret: str | None,
     timeout: float,
     as_json: bool,
 ) -> None:
-    """Dispatch an agent to a room; with --wait, also wait until its job runs.
+    """Dispatch an agent to a room, or to every room of --rooms-file; with --wait, also wait
+    until its job runs.
 
     With --wait the dispatch is shown first, then the job once it runs; when none comes
     (no worker took it, it failed, or the dispatch or room went away), one line says so and
     the exit status is 1. With --json each is one JSON document, on a line of its own.
+
+    With --rooms-file, each room is sent the agent once (a room that has it keeps it), at
+    --rate and --concurrency, with a progress bar on a terminal and a summary; --json prints
+    one JSON object per room. The exit status is 1 when any room failed.
     """
-    req = CreateAgentDispatchRequest(
-        agent_name=agent_name,
-        room=room,
-        metadata=metadata,
-        restart_policy=out.RESTART_POLICIES[restart_policy],
-        deployment=deployment,
-        attributes=attributes,
-    )
+
+    def request(name: str) -> CreateAgentDispatchRequest:
+        return CreateAgentDispatchRequest(
+            agent_name=agent_name,
+            room=name,
+            metadata=metadata,
+            restart_policy=out.RESTART_POLICIES[restart_policy],
+            deployment=deployment,
+            attributes=attributes,
+        )
+
     conf = settings(url, api_key, api_secret, timeout)
+    if rooms_file is not None:
+        if room is not None:
+            raise click.UsageError("give --room or --rooms-file, not both")
+        reqs = [request(name) for name in read_rooms(rooms_file)]
+        create_many(
+            conf, reqs, rate=rate, concurrency=concurrency, wait=wait, attempts=attempts, as_json=as_json
+        )
+        return
+    if room is None:
+        raise click.UsageError("missing --room (or --rooms-file)")
+    req = request(room)
     created = call(conf, lambda s: s.create_dispatch(req))
     click.echo(out.json_text(created) if as_json else out.details(created))
     if wait is not None:
         seconds = wait
         if not as_json:
             click.echo(f"\nwaiting up to {seconds:g} s for a worker to run the job...")
-        job = call(conf, lambda s: s.wait_for_job(created.id, room, timeout=seconds))
+        job = call(conf, lambda s: s.wait_for_job(created.id, req.room, timeout=seconds))
         click.echo(out.json_text(job) if as_json else out.job_details(job))
 
 
