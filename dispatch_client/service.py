@@ -30,6 +30,9 @@ from ._generated.livekit import (
     Room,
 )
 from .fleet._bulk import DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, BulkPlan, DispatchResult, dispatch_many
+from .telemetry._about import about
+from .telemetry._names import AGENT_NAME, DISPATCH_ID, JOB_ID
+from .telemetry._otel import dispatch_latency, traced
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -56,7 +59,9 @@ class AgentDispatchService(ServiceBase):
     ``failover=False``; ``urls`` lists more nodes of a cluster (docs/failover.md). With a
     ``coordinator`` (:class:`dispatch_client.fleet.RedisCoordinator`), :meth:`ensure_dispatch`
     takes turns with every process that shares it (docs/fleets.md); the service does not close
-    it. ``clock`` (Unix seconds), ``sleep`` and ``rand`` are injectable. Failures are
+    it. ``telemetry`` (:class:`dispatch_client.telemetry.Telemetry`) says where spans and
+    metrics go (OpenTelemetry's global setup by default; docs/observability.md). ``clock``
+    (Unix seconds), ``sleep`` and ``rand`` are injectable. Failures are
     :class:`~dispatch_client.TwirpError`; bad arguments ValueError, before anything is sent.
     """
 
@@ -111,7 +116,9 @@ class AgentDispatchService(ServiceBase):
         if not isinstance(req, CreateAgentDispatchRequest):
             raise ValueError(f"req must be a CreateAgentDispatchRequest, got {type(req).__name__}")
         require_text("req.room", req.room)
-        return await self._ensure(req, self._limit(timeout), frozenset())
+        work = self._ensure(req, self._limit(timeout), frozenset())
+        agent = {AGENT_NAME: req.agent_name}
+        return await traced(self._transport.telemetry, "ensure_dispatch", req.room, agent, work, about)
 
     def _limit(self, timeout: float | None) -> float:
         return self._transport.timeout if timeout is None else require_seconds("timeout", timeout)
@@ -192,7 +199,8 @@ class AgentDispatchService(ServiceBase):
         ``ROOM_NOT_RUNNING``: in a cluster, a room whose node went down comes back on another
         (docs/cluster.md). A room the store does not have closed: the wait ends at once.
         """
-        return await wait_for_job(
+        telemetry = self._transport.telemetry
+        work = wait_for_job(
             self.get_dispatch,
             self.list_dispatch,
             dispatch_id,
@@ -203,7 +211,10 @@ class AgentDispatchService(ServiceBase):
             grace=grace,
             sleep=self._sleep,
             rand=self._rand,
+            running=dispatch_latency(telemetry),
         )
+        ids = {DISPATCH_ID: dispatch_id}
+        return await traced(telemetry, "wait_for_job", room_name, ids, work, lambda job: {JOB_ID: job.id})
 
     async def delete_dispatch(
         self,

@@ -51,6 +51,7 @@ class FaultProxy:
         self._numbers = itertools.count()
         self.faults: collections.Counter[Fault] = collections.Counter()
         self.by_rpc: collections.Counter[str] = collections.Counter()
+        self.received: list[tuple[str, dict[str, str]]] = []  # (rpc, headers) of each request
         self._runner: web.AppRunner | None = None
         self._client: aiohttp.ClientSession | None = None
         self.url = ""
@@ -84,6 +85,7 @@ class FaultProxy:
         fault = self._plan(next(self._numbers), rpc)
         self.faults[fault] += 1
         self.by_rpc[rpc] += 1
+        self.received.append((rpc, dict(request.headers)))
         body = await request.read()
         if fault is Fault.DROP_BEFORE:
             return _drop(request)

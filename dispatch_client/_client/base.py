@@ -33,6 +33,7 @@ from .._transport.retry import RetryPolicy
 from .._transport.sources import node_list
 from ..errors import TwirpError, TwirpErrorCode
 from ..fleet._coordinator import Coordinator
+from ..telemetry._otel import Telemetry
 from .ensure import Turns
 from .session import OwnedSession, tls_context
 from .settings import Options, from_environment, regions_for, signer_for
@@ -84,6 +85,7 @@ class ServiceBase:
         cloud_hosts: tuple[str, ...] = DEFAULT_HOSTS,
         urls: Sequence[str] = (),
         coordinator: Coordinator | None = None,
+        telemetry: Telemetry | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
@@ -123,6 +125,7 @@ class ServiceBase:
             sleep=sleep,
             rand=rand,
             clock=clock,
+            telemetry=telemetry,
         )
 
     @classmethod

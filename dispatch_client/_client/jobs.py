@@ -130,6 +130,7 @@ async def wait_for_job(
     grace: float,
     sleep: Callable[[float], Awaitable[None]],
     rand: Callable[[], float],
+    running: Callable[[AgentDispatch, Job], None] | None = None,
 ) -> Job:
     """The first job of the dispatch that reached ``until`` (or a later state), polling ``get``.
 
@@ -199,6 +200,8 @@ async def wait_for_job(
             jobs = dispatch.state.jobs if dispatch.state is not None else []
             for job in jobs:
                 if _reached(job, until):
+                    if running is not None:
+                        running(dispatch, job)  # for the telemetry's dispatch latency
                     return job
             if jobs:
                 last_job = jobs[-1]

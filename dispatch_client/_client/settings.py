@@ -14,6 +14,7 @@ from .._transport.regions import Regions
 from .._transport.retry import RetryPolicy
 from .._transport.sources import require_urls
 from ..fleet._coordinator import Coordinator
+from ..telemetry._otel import Telemetry
 
 __all__ = ["Options", "from_environment", "regions_for", "signer_for"]
 
@@ -32,6 +33,7 @@ class Options(TypedDict, total=False):
     cloud_hosts: tuple[str, ...]
     urls: Sequence[str]
     coordinator: Coordinator | None
+    telemetry: Telemetry | None
 
 
 def _setting(name: str, value: str | None, env: str) -> str:

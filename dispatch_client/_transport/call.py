@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import random
 import time
@@ -18,6 +19,8 @@ from .._auth.signer import Signer
 from .._checks import require_positive_int, require_request_id, require_seconds
 from ..codec import container_limit
 from ..errors import TwirpError, TwirpErrorCode
+from ..telemetry._about import about
+from ..telemetry._otel import Call, Telemetry
 from .failover import Failover
 from .http import Reply, post, session_usable
 from .redact import cut, redacted
@@ -41,6 +44,8 @@ M = TypeVar("M", bound=betterproto2.Message)
 Find = Callable[[float, str], Awaitable[M | None]]
 logger = logging.getLogger("dispatch_client")
 
+# The telemetry of the call under way in this task: its attempts are counted and traced there.
+_CALL: contextvars.ContextVar[Call | None] = contextvars.ContextVar("dispatch_client_call", default=None)
 READ_ONLY = frozenset({"ListDispatch", "ListRooms", "ListParticipants"})
 # Calls that start their room when it is not running.
 STARTS_ROOM = frozenset({"CreateDispatch"})
@@ -68,6 +73,7 @@ class Transport:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
+        telemetry: Telemetry | None = None,
     ) -> None:
         if isinstance(session, aiohttp.ClientSession):
             self._session: Callable[[], aiohttp.ClientSession] = lambda: session
@@ -91,6 +97,13 @@ class Transport:
         # regions of a LiveKit Cloud host (see failover).
         self._failover = Failover.of(regions, self._base, nodes, clock=clock)
         self._headers = dict(CONSTANT_HEADERS)
+        if telemetry is not None and not isinstance(telemetry, Telemetry):
+            raise ValueError(f"telemetry must be a dispatch_client.telemetry.Telemetry, got {telemetry!r}")
+        self._telemetry = Telemetry() if telemetry is None else telemetry
+
+    @property
+    def telemetry(self) -> Telemetry:
+        return self._telemetry
 
     @property
     def base(self) -> str:
@@ -102,6 +115,32 @@ class Transport:
         return self._timeout
 
     async def call(
+        self,
+        method: str,
+        room: str,
+        request: betterproto2.Message,
+        response_type: type[M],
+        timeout: float | None = None,
+        request_id: str | None = None,
+        find: Find[M] | None = None,
+    ) -> M:
+        """:meth:`_call` in its span (telemetry), with its outcome logged when it is unknown."""
+        with self._telemetry.call(METHODS[method], method, room, about(request)) as record:
+            token = _CALL.set(record)
+            try:
+                result = await self._call(method, room, request, response_type, timeout, request_id, find)
+            except TwirpError as e:
+                record.finished(e)
+                if e.outcome_unknown:
+                    logger.info("%s: outcome unknown: %s", method, e)
+                raise
+            finally:
+                _CALL.reset(token)
+            record.set(about(result))
+            record.finished(None)
+            return result
+
+    async def _call(
         self,
         method: str,
         room: str,
@@ -270,6 +309,29 @@ class Transport:
         headers = dict(self._headers)
         headers["Authorization"] = "Bearer " + token
         headers[REQUEST_ID_HEADER] = request_id
+        record = _CALL.get()
+        if record is None:
+            return await self._post(session, url, body, headers, deadline, method, timeout)
+        with record.attempt(url.host, url.port) as attempt:
+            attempt.inject(headers)  # traceparent: the server's work is part of the attempt
+            try:
+                reply = await self._post(session, url, body, headers, deadline, method, timeout)
+            except TwirpError as e:
+                attempt.failed(e)
+                raise
+            attempt.answered(reply.status)
+            return reply
+
+    async def _post(
+        self,
+        session: aiohttp.ClientSession,
+        url: URL,
+        body: bytes,
+        headers: dict[str, str],
+        deadline: float,
+        method: str,
+        timeout: float,
+    ) -> Reply:
         # Lets the server bound its own work to what the caller will still wait for.
         headers["X-Twirp-Timeout-Ms"] = str(timeout_ms(deadline - asyncio.get_running_loop().time()))
         return await post(
