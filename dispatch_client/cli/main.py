@@ -6,6 +6,8 @@ Exit status: 0 on success, 1 when the server (or the network) reports a failure,
 
 from __future__ import annotations
 
+import logging
+
 from typing import TextIO
 
 import click
@@ -38,12 +40,36 @@ def _parse_attributes(ctx: click.Context, param: click.Parameter, values: tuple[
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="dispatch-client")
-def main() -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log to stderr what the client decides (-v: retries, checks, failover; -vv: every attempt).",
+)
+def main(verbose: int) -> None:
     """Create, list, get and delete LiveKit agent dispatches; serve a local stand-in; run a demo.
 
     Connection settings come from --url/--api-key/--api-secret or LIVEKIT_URL,
     LIVEKIT_API_KEY and LIVEKIT_API_SECRET.
     """
+    root = logging.getLogger("dispatch_client")
+    for old in [h for h in root.handlers if isinstance(h, _Stderr)]:
+        root.removeHandler(old)  # an earlier run's, in the same process
+        root.setLevel(logging.NOTSET)
+    if verbose:
+        root.addHandler(_Stderr())
+        root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+
+
+class _Stderr(logging.Handler):
+    """The log lines -v asks for, on the command's stderr (click's, as it is when they come)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("dispatch-client: %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
 
 
 @main.command()
