@@ -27,10 +27,10 @@ from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
-from . import fleet as _fleet
 from . import service as _async
 from ._client.settings import Options, from_environment
 from ._generated.livekit import AgentDispatch, CreateAgentDispatchRequest, Job, JobStatus
+from ._sync_supervisor import EventStream, Supervisor
 from .errors import TwirpError, TwirpErrorCode
 
 __all__ = ["AgentDispatchService", "EventStream", "Supervisor"]
@@ -214,100 +214,3 @@ class AgentDispatchService:
         """See :meth:`dispatch_client.AgentDispatchService.ensure_dispatch`."""
         svc = self._service()
         return self._runner.run(svc.ensure_dispatch(req, timeout=timeout))
-
-
-class EventStream:
-    """The blocking twin of :class:`dispatch_client.fleet.EventStream`: ``for event in stream``
-    blocks for each event and ends once the supervisor is closed and the stream read."""
-
-    def __init__(self, runner: _Loop, stream: _fleet.EventStream) -> None:
-        self._runner, self._stream = runner, stream
-
-    @property
-    def dropped(self) -> int:
-        """Events dropped because the stream was full (the oldest first)."""
-        return self._stream.dropped
-
-    def wait_for(
-        self, *kinds: _fleet.EventKind, room: str | None = None, timeout: float = 30.0
-    ) -> _fleet.SupervisorEvent:
-        """See :meth:`dispatch_client.fleet.EventStream.wait_for`."""
-        return self._runner.run(self._stream.wait_for(*kinds, room=room, timeout=timeout))
-
-    def close(self) -> None:
-        """Stop hearing events (see :meth:`dispatch_client.fleet.EventStream.close`)."""
-        self._runner.loop.call_soon_threadsafe(self._stream.close)
-
-    def __iter__(self) -> EventStream:
-        return self
-
-    def __next__(self) -> _fleet.SupervisorEvent:
-        try:
-            return self._runner.run(self._stream.__anext__())
-        except StopAsyncIteration:
-            raise StopIteration from None
-
-
-class Supervisor:
-    """The blocking twin of :class:`dispatch_client.fleet.Supervisor`, on ``client``'s loop.
-
-    ``options`` are those of the async supervisor. Its keeping goes on in the client's thread
-    between calls; :meth:`close` (or the end of ``with``) stops it, and so does closing the client.
-    """
-
-    def __init__(self, client: AgentDispatchService, **options: Unpack[_fleet.SupervisorOptions]) -> None:
-        if not isinstance(client, AgentDispatchService):
-            raise ValueError(f"client must be a sync.AgentDispatchService, got {type(client).__name__}")
-        self._client = client
-        service = client._service()
-
-        async def make() -> _fleet.Supervisor:
-            return _fleet.Supervisor(service, **options)
-
-        self._supervisor = client._runner.run(make())
-
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        try:
-            self._client._service()
-        except BaseException:
-            coro.close()
-            raise
-        return self._client._runner.run(coro)
-
-    def keep(self, req: CreateAgentDispatchRequest) -> bool:
-        """See :meth:`dispatch_client.fleet.Supervisor.keep`."""
-        return self._run(self._supervisor.keep(req))
-
-    def release(self, room: str, agent_name: str, *, delete: bool = False) -> bool:
-        """See :meth:`dispatch_client.fleet.Supervisor.release`."""
-        return self._run(self._supervisor.release(room, agent_name, delete=delete))
-
-    def kept(self) -> list[tuple[str, str]]:
-        """See :meth:`dispatch_client.fleet.Supervisor.kept`."""
-
-        async def kept() -> list[tuple[str, str]]:
-            return self._supervisor.kept()
-
-        return self._run(kept())
-
-    def events(self, *, maxsize: int | None = None) -> EventStream:
-        """See :meth:`dispatch_client.fleet.Supervisor.events`."""
-
-        async def events() -> _fleet.EventStream:
-            return self._supervisor.events(maxsize=maxsize)
-
-        return EventStream(self._client._runner, self._run(events()))
-
-    def close(self) -> None:
-        """Stop every keeping (see :meth:`dispatch_client.fleet.Supervisor.aclose`); harmless
-        once the client is closed."""
-        if not self._client._runner.closed:
-            self._run(self._supervisor.aclose())
-
-    def __enter__(self) -> Supervisor:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

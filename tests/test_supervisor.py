@@ -183,6 +183,61 @@ async def test_a_room_whose_node_died_comes_back_with_its_agent_and_is_kept() ->
         assert again[0].reason is LossReason.AGENT_LEFT
 
 
+async def test_a_room_whose_node_died_with_its_worker_is_started_again_elsewhere() -> None:
+    async with (
+        LocalCluster(2, not_running_wait=0.05, node_liveness=0.3, agent_return=0.6) as cluster,
+        AgentDispatchService.open(
+            cluster.url, cluster.api_key, cluster.api_secret, urls=cluster.urls[1:]
+        ) as svc,
+        Supervisor(svc, **FAST) as sup,
+    ):
+        worker = cluster.add_worker(AGENT)
+        events = sup.events()
+        async with sampled(svc, "node-2"):
+            await sup.keep(req("node-2"))
+            await kinds_until(events, EventKind.RUNNING)
+            node = cluster.node_of("node-2")
+            assert node is not None
+            await node.kill()
+            cluster.kill_worker(worker)  # its agent leaves: nothing brings the room back
+            cluster.add_worker(AGENT)
+            after = await kinds_until(events, EventKind.RUNNING)
+            back_on = cluster.node_of("node-2")
+            await node.start()
+        assert [e.kind for e in after] == [EventKind.LOST, EventKind.REDISPATCHED, EventKind.RUNNING]
+        assert after[0].reason is LossReason.AGENT_LEFT  # seen in the room store while no node answered
+        assert back_on is not None
+        assert back_on is not node
+
+
+async def test_the_budget_counts_only_within_its_window(dispatch_service: AgentDispatchService) -> None:
+    options = FAST | {"job_timeout": 0.1, "max_redispatches": 1, "window": 0.01}
+    async with Supervisor(dispatch_service, **options) as sup:
+        events = sup.events()
+        await sup.keep(req("bw-1"))
+        for _ in range(3):
+            event = await events.wait_for(EventKind.REDISPATCHED, EventKind.GAVE_UP)
+            assert event.kind is EventKind.REDISPATCHED
+
+
+async def test_the_backoff_is_capped_and_jittered_with_the_injected_sleep_and_rand(
+    dispatch_service: AgentDispatchService,
+) -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await asyncio.sleep(0)
+
+    options = FAST | {"job_timeout": 0.05, "max_redispatches": 5, "sleep": sleep, "rand": lambda: 1.0}
+    async with Supervisor(dispatch_service, **options) as sup:
+        events = sup.events()
+        await sup.keep(req("bo-1"))
+        await events.wait_for(EventKind.GAVE_UP)
+    # No worker: each dispatch ends NO_JOB and is made again after the backoff (rand 1: the whole wait).
+    assert waits == pytest.approx([0.02, 0.04, 0.08, 0.16, 0.2, 0.2])
+
+
 async def test_the_budget_ends_in_gave_up(dispatch_service: AgentDispatchService) -> None:
     async with Supervisor(dispatch_service, **(FAST | {"job_timeout": 0.2, "max_redispatches": 2})) as sup:
         events = sup.events()
@@ -326,3 +381,25 @@ async def test_the_blocking_form(
 
     await asyncio.to_thread(keep_through_a_death)
     assert kinds == [EventKind.RUNNING, EventKind.LOST, EventKind.RUNNING]
+
+
+async def test_closing_the_blocking_client_stops_its_supervisor(
+    dispatch_server: LocalDispatchServer, blocking: sync.AgentDispatchService
+) -> None:
+    dispatch_server.add_worker(AGENT)
+
+    def keep_then_close_the_client() -> None:
+        sup = sync.Supervisor(blocking, **FAST)
+        events = sup.events()
+        sup.keep(req("sc-1"))
+        events.wait_for(EventKind.RUNNING)
+        blocking.close()
+        assert list(events) == []  # the stream ended with the client's loop
+        sup.close()  # harmless now
+        with pytest.raises(TwirpError) as closed:
+            sup.keep(req("sc-2"))
+        assert closed.value.code is TwirpErrorCode.FAILED_PRECONDITION
+
+    await asyncio.to_thread(keep_then_close_the_client)
+    with pytest.raises(ValueError, match="client must be"):
+        sync.Supervisor("not a client")  # type: ignore[arg-type]

@@ -97,6 +97,10 @@ async def until_agent_again(events: EventStream, timeout: float) -> list[Supervi
     raise AssertionError(seen)
 
 
+def _said(event: SupervisorEvent) -> str:
+    return event.kind.value + (f" ({event.reason.value})" if event.reason else "")
+
+
 async def test_a_killed_worker_is_replaced_by_a_new_one(
     livekit: RealServer, session: aiohttp.ClientSession, tmp_path: Path, summary: list[str]
 ) -> None:
@@ -127,7 +131,7 @@ async def test_a_killed_worker_is_replaced_by_a_new_one(
         summary.append(
             f"supervisor: worker SIGKILLed, a new one started: agent loss seen after {noticed:.1f} s, "
             f"a new agent running {back:.1f} s after the kill ({sampler.samples} samples, at most "
-            f"{sampler.most} agent at once)"
+            f"{sampler.most} agent at once); events: {', '.join(_said(e) for e in seen)}"
         )
     finally:
         stop_worker(first)

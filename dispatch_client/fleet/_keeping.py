@@ -11,7 +11,6 @@ returned again; its id is remembered until it is gone.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -20,28 +19,16 @@ from .._client.room_state import Store
 from .._generated.livekit import AgentDispatch, CreateAgentDispatchRequest, Job, JobStatus
 from ..errors import TwirpError, TwirpErrorCode, WaitOutcome
 from ._events import EventKind, LossReason
+from ._pacing import Emit, Pacing, Stop, fatal
 from ._settings import Settings
 
 if TYPE_CHECKING:
     from ..service import AgentDispatchService
 
-__all__ = ["Emit", "Keeper", "Stop"]
+__all__ = ["Keeper"]
 
 logger = logging.getLogger("dispatch_client.fleet")
 
-# Failures that will not pass by being tried again: the keeping of the room ends.
-_FATAL = frozenset(
-    {
-        TwirpErrorCode.INVALID_ARGUMENT,
-        TwirpErrorCode.MALFORMED,
-        TwirpErrorCode.PERMISSION_DENIED,
-        TwirpErrorCode.UNAUTHENTICATED,
-        TwirpErrorCode.BAD_ROUTE,
-        TwirpErrorCode.UNIMPLEMENTED,
-        TwirpErrorCode.FAILED_PRECONDITION,
-        TwirpErrorCode.OUT_OF_RANGE,
-    }
-)
 _BY_OUTCOME = {
     WaitOutcome.NO_JOB: LossReason.NO_JOB,
     WaitOutcome.JOB_PENDING: LossReason.NO_JOB,
@@ -52,32 +39,6 @@ _BY_OUTCOME = {
 # Losses whose dispatch is still in the room and can bring no agent: deleted before the next.
 _DEAD = frozenset({LossReason.NO_JOB, LossReason.JOB_FAILED, LossReason.AGENT_LEFT})
 _ENDED = frozenset({JobStatus.JS_FAILED, JobStatus.JS_CANCELLED})
-
-
-class Emit:
-    """How a keeper reports: ``__call__(kind, ...)`` makes, logs and hands on one event."""
-
-    def __init__(self, report: Callable[..., None]) -> None:
-        self.report = report
-
-    def __call__(
-        self,
-        kind: EventKind,
-        *,
-        dispatch_id: str | None = None,
-        job: Job | None = None,
-        reason: LossReason | None = None,
-        detail: str = "",
-    ) -> None:
-        self.report(kind, dispatch_id=dispatch_id, job=job, reason=reason, detail=detail)
-
-
-class Stop(Exception):
-    """The keeping ends: ``kind`` is ``GAVE_UP`` or ``ROOM_CLOSED``, ``detail`` says why."""
-
-    def __init__(self, kind: EventKind, detail: str) -> None:
-        super().__init__(kind, detail)
-        self.kind, self.detail = kind, detail
 
 
 class Keeper:
@@ -94,33 +55,12 @@ class Keeper:
         rand: Callable[[], float],
     ) -> None:
         self._svc, self.req, self._s, self._emit = service, req, settings, emit
-        self._sleep, self._rand = sleep, rand
+        self._sleep = sleep
         self._reads = service._room_reads()
         self.dispatch: AgentDispatch | None = None  # the dispatch last made or found
         self._announced: str | None = None
         self._condemned: set[str] = set()  # dispatches deleted (or to be) that ensure must not return
-        self._spent: collections.deque[float] = collections.deque()  # when each redispatch was made
-        self._failures = 0  # attempts since an agent last ran, for the backoff
-
-    @property
-    def redispatches(self) -> int:
-        """The redispatches counted against the budget now."""
-        self._forget_old()
-        return len(self._spent)
-
-    def _forget_old(self) -> None:
-        if self._s.window is not None:
-            now = asyncio.get_running_loop().time()
-            while self._spent and now - self._spent[0] > self._s.window:
-                self._spent.popleft()
-
-    def _backoff(self) -> float:
-        base = min(self._s.max_backoff, self._s.backoff * 2.0 ** min(self._failures, 30))
-        self._failures += 1
-        return base * (0.5 + self._rand() / 2)
-
-    def _interval(self) -> float:
-        return self._s.check_interval * (0.75 + self._rand() / 2)
+        self.pacing = Pacing(settings, rand)
 
     async def run(self) -> None:
         """Keep the agent until cancelled; raises :class:`Stop` when the keeping ends by itself."""
@@ -130,10 +70,7 @@ class Keeper:
                 await self._sleep(wait)
             wait = 0.0
             if after_loss:
-                if self.redispatches >= self._s.max_redispatches:
-                    window = "" if self._s.window is None else f" in {self._s.window:g} s"
-                    spent = f"{self._s.max_redispatches} redispatches{window}: the budget is spent"
-                    raise Stop(EventKind.GAVE_UP, spent)
+                self.pacing.check_budget()
                 await self._still_open()
             try:
                 made = await self._svc.ensure_dispatch(self.req, timeout=self._s.call_timeout)
@@ -141,32 +78,32 @@ class Keeper:
                 identity = e.meta.get("participant_identity")
                 if identity and e.code is TwirpErrorCode.ALREADY_EXISTS:
                     self._emit(EventKind.PRESENT, detail=identity)
-                    self._failures = 0
+                    self.pacing.ran()
                     await self._until_gone(identity)
                     self._emit(EventKind.LOST, reason=LossReason.AGENT_LEFT, detail=identity)
-                    after_loss, wait = True, self._backoff()
+                    after_loss, wait = True, self.pacing.backoff()
                 else:  # no node answers for the room while its agent is listed: it comes back
                     wait = self._retry(e, self._s.check_interval if identity else None)
                 continue
             if made.id in self._condemned:  # a dead dispatch whose delete did not get through
                 await self._delete(made)
-                wait = self._backoff()
+                wait = self.pacing.backoff()
                 continue
             self.dispatch = made
             if made.id != self._announced:
                 self._announced = made.id
                 if after_loss:
-                    self._spent.append(asyncio.get_running_loop().time())
+                    self.pacing.spend()
                 kind = EventKind.REDISPATCHED if after_loss else EventKind.DISPATCHED
                 self._emit(kind, dispatch_id=made.id)
             after_loss = False
             reason, job = await self._until_running(made)
             if reason is None:
                 if job is None:  # the wait's polls failed: the same dispatch is waited for again
-                    wait = self._backoff()
+                    wait = self.pacing.backoff()
                     continue
                 self._emit(EventKind.RUNNING, dispatch_id=made.id, job=job)
-                self._failures = 0
+                self.pacing.ran()
                 reason = await self._watch(made, job)
             self._emit(EventKind.LOST, dispatch_id=made.id, job=job, reason=reason)
             if reason in _DEAD:
@@ -174,14 +111,14 @@ class Keeper:
                 await self._delete(made)
             elif reason is LossReason.DISPATCH_DELETED and job is not None and job.state is not None:
                 await self._until_gone(job.state.participant_identity, self._s.leave_timeout)
-            after_loss, wait = True, self._backoff()
+            after_loss, wait = True, self.pacing.backoff()
 
     def _retry(self, e: TwirpError, wait: float | None = None) -> float:
         """The wait before trying again after ``e``; :class:`Stop` when it will not pass."""
-        if e.code in _FATAL:
+        if fatal(e):
             raise Stop(EventKind.GAVE_UP, f"a call failed for good: {e}")
         self._emit(EventKind.RETRYING, detail=str(e))
-        return wait if wait is not None else self._backoff()
+        return wait if wait is not None else self.pacing.backoff()
 
     async def _still_open(self) -> None:
         """:class:`Stop` when the room store no longer has the room: it closed for good."""
@@ -211,24 +148,24 @@ class Keeper:
         identity = job.state.participant_identity if job.state is not None else ""
         running_since, seen, away_since = loop.time(), False, None
         while True:
-            await self._sleep(self._interval())
+            await self._sleep(self.pacing.interval())
             try:
                 now = await self._svc.get_dispatch(made.id, made.room, timeout=self._s.call_timeout)
             except TwirpError as e:
                 if not e.room_not_running:
                     self._retry(e, 0.0)
-                    continue
-                away_since = loop.time() if away_since is None else away_since
-                await self._still_open()
-                if loop.time() - away_since >= self._s.room_grace:
-                    return LossReason.ROOM_AWAY
-                continue  # its node is down: the room comes back on another
-            away_since = None
-            if now is None:
-                return await self._gone(made)
-            mine = [j for j in (now.state.jobs if now.state is not None else []) if j.id == job.id]
-            if mine and mine[0].state is not None and mine[0].state.status in _ENDED:
-                return LossReason.JOB_FAILED
+                else:  # its node is down: the room comes back on another, with the agents listed
+                    away_since = loop.time() if away_since is None else away_since
+                    await self._still_open()
+                    if loop.time() - away_since >= self._s.room_grace:
+                        return LossReason.ROOM_AWAY
+            else:
+                away_since = None
+                if now is None:
+                    return await self._gone(made)
+                mine = [j for j in (now.state.jobs if now.state is not None else []) if j.id == job.id]
+                if mine and mine[0].state is not None and mine[0].state.status in _ENDED:
+                    return LossReason.JOB_FAILED
             agents = await self._reads.agents(made.room, made.agent_name, self._s.call_timeout)
             if isinstance(agents, list):  # else the store cannot be read: the dispatch is all there is
                 if any(a.identity == identity for a in agents):
@@ -258,7 +195,7 @@ class Keeper:
             agents = await self._reads.agents(self.req.room, self.req.agent_name, self._s.call_timeout)
             if isinstance(agents, list) and all(a.identity != identity for a in agents):
                 return
-            pause = self._interval() if end is None else min(self._interval(), 0.2)
+            pause = self.pacing.interval() if end is None else min(self.pacing.interval(), 0.2)
             await self._sleep(pause)
 
     async def _delete(self, made: AgentDispatch) -> None:

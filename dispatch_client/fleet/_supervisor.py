@@ -14,7 +14,8 @@ from .._checks import require_text
 from .._generated.livekit import CreateAgentDispatchRequest, Job
 from ..errors import TwirpError, TwirpErrorCode
 from ._events import EventKind, EventStream, LossReason, SupervisorEvent
-from ._keeping import Emit, Keeper, Stop
+from ._keeping import Keeper
+from ._pacing import Emit, Stop
 from ._settings import Settings
 
 if TYPE_CHECKING:
@@ -223,7 +224,7 @@ class Supervisor:
             job=job,
             reason=reason,
             detail=detail,
-            redispatches=keeper.redispatches,
+            redispatches=keeper.pacing.redispatches,
         )
         logger.log(
             _LEVELS.get(kind, logging.INFO),
