@@ -120,10 +120,14 @@ class Keeper:
         self._emit(EventKind.RETRYING, detail=str(e))
         return wait if wait is not None else self.pacing.backoff()
 
-    async def _still_open(self) -> None:
-        """:class:`Stop` when the room store no longer has the room: it closed for good."""
-        if await self._reads.room(self.req.room, self._s.call_timeout) is Store.ABSENT:
-            raise Stop(EventKind.ROOM_CLOSED, f"the room store no longer has room {self.req.room!r}")
+    async def _still_open(self, *, away: bool = False) -> None:
+        """:class:`Stop` when the room store no longer has the room: it closed for good. For a
+        room that has not answered through ``room_grace`` (``away``), a store that cannot be
+        read counts as closed too: a closed room is never started again on a guess."""
+        record = await self._reads.room(self.req.room, self._s.call_timeout)
+        if record is Store.ABSENT or (away and record is Store.UNREADABLE):
+            why = "no longer has" if record is Store.ABSENT else "cannot be read for"
+            raise Stop(EventKind.ROOM_CLOSED, f"the room store {why} room {self.req.room!r}")
 
     async def _until_running(self, made: AgentDispatch) -> tuple[LossReason | None, Job | None]:
         """(None, the job) once it runs; (why not, the job last seen); (None, None) when the
@@ -134,7 +138,7 @@ class Keeper:
             )
         except TwirpError as e:
             if e.wait_outcome is WaitOutcome.ROOM_NOT_RUNNING:
-                await self._still_open()
+                await self._still_open(away=True)
                 return LossReason.ROOM_AWAY, e.job
             if e.wait_outcome is None:
                 self._retry(e)
@@ -158,6 +162,7 @@ class Keeper:
                     away_since = loop.time() if away_since is None else away_since
                     await self._still_open()
                     if loop.time() - away_since >= self._s.room_grace:
+                        await self._still_open(away=True)
                         return LossReason.ROOM_AWAY
             else:
                 away_since = None
@@ -171,7 +176,17 @@ class Keeper:
                 if any(a.identity == identity for a in agents):
                     seen = True
                 elif seen or loop.time() - running_since >= self._s.join_timeout:
-                    return LossReason.AGENT_LEFT
+                    return await self._left(made)
+
+    async def _left(self, made: AgentDispatch) -> LossReason:
+        """The agent is no longer in the room: its dispatch is read once more, since an agent
+        also leaves when its dispatch is deleted or its room closes."""
+        await self._still_open()
+        try:
+            now = await self._svc.get_dispatch(made.id, made.room, timeout=self._s.call_timeout)
+        except TwirpError:
+            return LossReason.AGENT_LEFT
+        return await self._gone(made) if now is None else LossReason.AGENT_LEFT
 
     async def _gone(self, made: AgentDispatch) -> LossReason:
         """A dispatch no longer in its room: lost when the room started again since it was made
@@ -197,6 +212,21 @@ class Keeper:
                 return
             pause = self.pacing.interval() if end is None else min(self.pacing.interval(), 0.2)
             await self._sleep(pause)
+
+    async def delete_all(self) -> None:
+        """Delete the room's dispatches of the agent and deployment (the one last made, when the
+        room cannot be listed); failures are logged, not raised."""
+        req, limit = self.req, self._s.call_timeout
+        try:
+            listed = await self._svc.list_dispatch(req.room, timeout=limit)
+            doomed = [d for d in listed if d.agent_name == req.agent_name and d.deployment == req.deployment]
+        except TwirpError:
+            doomed = [self.dispatch] if self.dispatch is not None else []
+        for dispatch in doomed:
+            try:
+                await self._svc.delete_dispatch(dispatch.id, dispatch.room, timeout=limit)
+            except TwirpError as e:
+                logger.warning("room %s: dispatch %s was not deleted: %s", req.room, dispatch.id, e)
 
     async def _delete(self, made: AgentDispatch) -> None:
         """Delete a dispatch that can bring no agent; one already gone is forgotten."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -151,8 +150,9 @@ class Supervisor:
         return True
 
     async def release(self, room: str, agent_name: str, *, delete: bool = False) -> bool:
-        """Stop keeping ``agent_name`` in ``room`` (``RELEASED``); with ``delete``, its dispatch is
-        deleted too (its agent then leaves). False when that pair was not kept."""
+        """Stop keeping ``agent_name`` in ``room`` (``RELEASED``); with ``delete``, the room's
+        dispatches of that agent (and the request's deployment) are deleted too, and their agents
+        leave. False when that pair was not kept."""
         require_text("room", room)
         require_text("agent_name", agent_name)
         found = self._keepers.pop((room, agent_name), None)
@@ -161,9 +161,8 @@ class Supervisor:
         keeper, task = found
         await _cancelled(task)
         made = keeper.dispatch
-        if delete and made is not None:
-            with contextlib.suppress(TwirpError):
-                await self._service.delete_dispatch(made.id, made.room, timeout=self._settings.call_timeout)
+        if delete:
+            await keeper.delete_all()
         self._report(keeper, EventKind.RELEASED, dispatch_id=made.id if made else None)
         return True
 
