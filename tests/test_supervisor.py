@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from livekit import api
 
 from dispatch_client import AgentDispatchService, CreateAgentDispatchRequest, TwirpError, TwirpErrorCode, sync
 from dispatch_client.fleet import (
@@ -236,6 +237,67 @@ async def test_the_backoff_is_capped_and_jittered_with_the_injected_sleep_and_ra
         await events.wait_for(EventKind.GAVE_UP)
     # No worker: each dispatch ends NO_JOB and is made again after the backoff (rand 1: the whole wait).
     assert waits == pytest.approx([0.02, 0.04, 0.08, 0.16, 0.2, 0.2])
+
+
+async def test_a_room_away_longer_than_the_grace_waits_for_its_agent_and_sends_no_second() -> None:
+    async with (
+        LocalCluster(2, not_running_wait=0.05, node_liveness=0.2, agent_return=1.5) as cluster,
+        AgentDispatchService.open(
+            cluster.url, cluster.api_key, cluster.api_secret, urls=cluster.urls[1:]
+        ) as svc,
+        Supervisor(svc, **(FAST | {"room_grace": 0.3})) as sup,
+    ):
+        cluster.add_worker(AGENT)
+        events = sup.events()
+        async with sampled(svc, "away-1"):
+            await sup.keep(req("away-1"))
+            await kinds_until(events, EventKind.RUNNING)
+            node = cluster.node_of("away-1")
+            assert node is not None
+            await node.kill()
+            after = await kinds_until(events, EventKind.PRESENT)
+            await node.start()
+        assert after[0].kind is EventKind.LOST
+        assert after[0].reason is LossReason.ROOM_AWAY
+        # While no node answers and the store lists its agent, nothing is created: it waits.
+        assert {e.kind for e in after[1:-1]} <= {EventKind.RETRYING}
+        assert EventKind.REDISPATCHED not in {e.kind for e in after}
+
+
+async def test_a_failure_that_will_not_pass_gives_the_room_up(dispatch_server: LocalDispatchServer) -> None:
+    async with (
+        AgentDispatchService.open(
+            dispatch_server.url, dispatch_server.api_key, "not-the-secret-" + "x" * 32
+        ) as svc,
+        Supervisor(svc, **FAST) as sup,
+    ):
+        events = sup.events()
+        await sup.keep(req("f-1"))
+        gave_up = await events.wait_for(EventKind.GAVE_UP, EventKind.DISPATCHED)
+        assert gave_up.kind is EventKind.GAVE_UP
+        assert "unauthenticated" in gave_up.detail
+        assert sup.kept() == []
+    assert dispatch_server.rooms() == {}
+
+
+async def test_without_the_room_store_a_room_gone_past_the_grace_counts_as_closed(
+    dispatch_server: LocalDispatchServer,
+) -> None:
+    dispatch_server.add_worker(AGENT)
+    grant = api.VideoGrants(room_admin=True, room="u-1")  # no roomList: the store cannot be read
+    token = api.AccessToken(dispatch_server.api_key, dispatch_server.api_secret).with_grants(grant).to_jwt()
+    async with (
+        AgentDispatchService.open(dispatch_server.url, token=token) as svc,
+        Supervisor(svc, **(FAST | {"room_grace": 0.3})) as sup,
+    ):
+        events = sup.events()
+        await sup.keep(req("u-1"))
+        await events.wait_for(EventKind.RUNNING)
+        dispatch_server.close_room("u-1")
+        closed = await events.wait_for(EventKind.ROOM_CLOSED, EventKind.LOST, EventKind.REDISPATCHED)
+        assert closed.kind is EventKind.ROOM_CLOSED
+        assert "cannot be read" in closed.detail
+    assert "u-1" not in dispatch_server.rooms()  # not started again
 
 
 async def test_the_budget_ends_in_gave_up(dispatch_service: AgentDispatchService) -> None:

@@ -176,16 +176,21 @@ class Keeper:
                 if any(a.identity == identity for a in agents):
                     seen = True
                 elif seen or loop.time() - running_since >= self._s.join_timeout:
-                    return await self._left(made)
+                    left = await self._left(made)
+                    if left is not None:
+                        return left
 
-    async def _left(self, made: AgentDispatch) -> LossReason:
+    async def _left(self, made: AgentDispatch) -> LossReason | None:
         """The agent is no longer in the room: its dispatch is read once more, since an agent
-        also leaves when its dispatch is deleted or its room closes."""
-        await self._still_open()
+        also leaves when its dispatch is deleted or its room closes. None: nothing can be told
+        yet (no node answers for the room, and the room store cannot be read)."""
+        record = await self._reads.room(made.room, self._s.call_timeout)
+        if record is Store.ABSENT:
+            raise Stop(EventKind.ROOM_CLOSED, f"the room store no longer has room {made.room!r}")
         try:
             now = await self._svc.get_dispatch(made.id, made.room, timeout=self._s.call_timeout)
-        except TwirpError:
-            return LossReason.AGENT_LEFT
+        except TwirpError as e:
+            return None if e.room_not_running and record is Store.UNREADABLE else LossReason.AGENT_LEFT
         return await self._gone(made) if now is None else LossReason.AGENT_LEFT
 
     async def _gone(self, made: AgentDispatch) -> LossReason:
