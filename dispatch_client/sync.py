@@ -12,6 +12,9 @@ client at once. :meth:`AgentDispatchService.close` closes its session and joins 
 client that is never closed is closed when it is collected or when the process exits. A call
 made from a thread that is running an event loop raises ``TwirpError`` ``failed_precondition``
 at once: it would block that loop (use the async client there).
+
+:class:`Supervisor` is :class:`dispatch_client.fleet.Supervisor` run on a blocking client's
+loop: it keeps its rooms' agents in that thread while the caller's thread does other work.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from typing import Any, TypeVar, Unpack
 from . import service as _async
 from ._client.settings import Options, from_environment
 from ._generated.livekit import AgentDispatch, CreateAgentDispatchRequest, Job, JobStatus
+from ._sync_supervisor import EventStream, Supervisor
 from .errors import TwirpError, TwirpErrorCode
 from .fleet._bulk import DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DispatchResult
 
-__all__ = ["AgentDispatchService"]
+__all__ = ["AgentDispatchService", "EventStream", "Supervisor"]
 
 T = TypeVar("T")
 

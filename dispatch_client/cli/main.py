@@ -7,7 +7,6 @@ Exit status: 0 on success, 1 when the server (or the network) reports a failure,
 from __future__ import annotations
 
 import logging
-
 from typing import TextIO
 
 import click

@@ -100,7 +100,7 @@ class Call:
         if self._owner is not None:
             code = "ok" if err is None else err.code.value
             dims = {n.RPC_METHOD: self._attributes[n.RPC_METHOD], n.ERROR_CODE: code}
-            self._owner.record_call(time.monotonic() - self._started, self.attempts, dims)
+            self._owner._record_call(time.monotonic() - self._started, self.attempts, dims)
 
 
 def _failure(span: Span, err: TwirpError) -> None:
@@ -172,13 +172,13 @@ class Telemetry:
             )
         return self._instruments
 
-    def record_call(self, seconds: float, attempts: int, dims: dict[str, str]) -> None:
+    def _record_call(self, seconds: float, attempts: int, dims: dict[str, str]) -> None:
         meters = self._meters()
         if meters is not None:
             meters[0].record(seconds, dims)
             meters[1].record(attempts, dims)
 
-    def record_dispatch_latency(self, seconds: float, agent_name: str) -> None:
+    def _record_dispatch_latency(self, seconds: float, agent_name: str) -> None:
         meters = self._meters()
         if meters is not None and seconds >= 0:
             meters[2].record(seconds, {n.AGENT_NAME: agent_name})
@@ -249,6 +249,6 @@ def dispatch_latency(telemetry: Telemetry) -> Callable[[AgentDispatch, Job], Non
         created = dispatch.state.created_at if dispatch.state is not None else 0
         started = job.state.started_at if job.state is not None else 0
         if created > 0 and started >= created:
-            telemetry.record_dispatch_latency((started - created) / 1e9, dispatch.agent_name)
+            telemetry._record_dispatch_latency((started - created) / 1e9, dispatch.agent_name)
 
     return running

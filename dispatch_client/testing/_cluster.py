@@ -191,6 +191,12 @@ class LocalCluster:
         """Unregister a worker of the cluster; False when it was not registered."""
         return self._first.remove_worker(worker)
 
+    def kill_worker(self, worker: SimulatedWorker) -> bool:
+        """A worker of the cluster dies (see LocalDispatchServer.kill_worker): its agents leave
+        their rooms, on whatever node, and a room whose node was killed does not come back
+        with them; whether it was registered."""
+        return self._first.kill_worker(worker)
+
     def workers(self) -> list[SimulatedWorker]:
         """The simulated workers registered now."""
         return self._first.workers()

@@ -64,6 +64,13 @@ class RoomRecord:
         if had_agents and not self.participants:
             self.left_at = now
 
+    def agent_leaves(self, identity: str, now: int) -> None:
+        """The agent ``identity`` leaves (its worker died); a room it leaves empty no longer
+        comes back by itself when its node was killed (nobody reconnects to it)."""
+        if self.participants.pop(identity, None) is not None and not self.participants:
+            self.left_at = now
+            self.returns_at = None
+
     def agents_reconnect(self, at: int, rng: random.Random) -> None:
         """Its agents join again at ``at``: each in a new session, with a new participant sid."""
         self.returns_at = None

@@ -154,6 +154,13 @@ class LocalDispatchServer:
         """Unregister ``worker`` (jobs it already answered stay as they are); whether it was registered."""
         return self._store.workers.remove(worker)
 
+    def kill_worker(self, worker: SimulatedWorker) -> bool:
+        """``worker`` dies, as a worker process killed: it is unregistered, the agents it sent leave
+        their rooms at once, and their jobs keep showing ``JS_RUNNING`` with no error text (what
+        livekit-server v1.13.5 shows of a dead worker's job); whether it was registered. A room it
+        leaves empty closes 20 s later, as any room whose last participant left."""
+        return self._store.kill_worker(worker)
+
     def workers(self) -> list[SimulatedWorker]:
         """The simulated workers registered now."""
         return self._store.workers.workers()

@@ -26,7 +26,7 @@ from ._limits import check_create, room_error
 from ._nodes import NODE_LIVENESS, NodeTable
 from ._rooms import RoomRecord
 from ._workers import ID_ALPHABET as _WORKER_ID_ALPHABET
-from ._workers import WorkerPool, new_id, room_snapshot
+from ._workers import SimulatedWorker, WorkerPool, new_id, room_snapshot
 
 __all__ = [
     "AGENT_RETURN",
@@ -139,6 +139,22 @@ class DispatchStore:
                 if room.participants:
                     room.returns_at = back
                     self._returning.add(name)
+
+    def kill_worker(self, worker: SimulatedWorker) -> bool:
+        """A simulated worker dies: unregistered, its agents leave their rooms, and their jobs keep
+        showing ``JS_RUNNING``, as livekit-server v1.13.5 shows them; whether it was registered."""
+        self._tick()
+        sent = self.workers.kill(worker)
+        if sent is None:
+            return False
+        now = self._clock()
+        for name, identity in sent:
+            room = self._rooms.get(name)
+            if room is not None:
+                room.agent_leaves(identity, now)
+                if room.returns_at is None:
+                    self._returning.discard(name)
+        return True
 
     def _agents_back(self, name: str, room: RoomRecord, at: int) -> None:
         if self._serving(name) is not None or self._start(name, at) is not None:

@@ -15,6 +15,8 @@ What the real server does, as tests/test_e2e_jobs.py sees it with a livekit-agen
   job's, of kind ``AGENT``, with the attributes ``lk.agent_name`` and ``lk.agent.name`` (the
   agent name; the dispatch's attributes are not among them); it leaves when its dispatch is
   deleted;
+- a worker that dies (its process killed) takes its agents out of the rooms, while their jobs
+  keep showing ``JS_RUNNING``, with no error text: the dispatch alone cannot tell;
 - ids: jobs ``AJ_``, workers ``AW_``, rooms ``RM_``, participants ``PA_``, each with 12
   base57 characters.
 """
@@ -129,6 +131,7 @@ class WorkerPool:
         self._rng = rng
         self._workers: list[SimulatedWorker] = []
         self._launches: list[_Launch] = []
+        self._sent: dict[str, list[tuple[str, str]]] = {}  # worker id -> (room, identity) of its agents
         self.on_join: OnJoin | None = None
 
     def add(self, agent_name: str, *, delay: float, answer: WorkerAnswer) -> SimulatedWorker:
@@ -144,6 +147,13 @@ class WorkerPool:
         self._workers.remove(worker)
         self._launches = [launch for launch in self._launches if launch.worker is not worker]
         return True
+
+    def kill(self, worker: SimulatedWorker) -> list[tuple[str, str]] | None:
+        """The worker dies: unregistered (see :meth:`remove`); the (room, identity) of the agents it
+        sent, which go with it, or None when it was not registered."""
+        if not self.remove(worker):
+            return None
+        return self._sent.pop(worker.worker_id, [])
 
     def workers(self) -> list[SimulatedWorker]:
         return list(self._workers)
@@ -178,6 +188,7 @@ class WorkerPool:
             identity = launch.job.state.participant_identity
             if identity and self.on_join is not None:
                 joined = agent_participant(identity, launch.dispatch.agent_name, launch.due, self._rng)
+                self._sent.setdefault(launch.worker.worker_id, []).append((launch.dispatch.room, identity))
                 self.on_join(launch.dispatch, joined)
 
     def forget(self, dispatch_ids: set[str]) -> None:

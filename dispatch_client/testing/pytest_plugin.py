@@ -22,6 +22,24 @@ never answers; ``dispatch_server.remove_worker(worker)`` unregisters it. Poll
         created = await dispatch_service.create_dispatch(
             CreateAgentDispatchRequest(agent_name="support", room="call-1"))
         ...  # get_dispatch(created.id, "call-1") until state.jobs holds the running job
+
+``dispatch_supervisor`` is a :class:`~dispatch_client.fleet.Supervisor` over ``dispatch_service``
+whose waits are made short for the stand-in (a job waited for 1 s, checks every 0.05 s, an agent
+that has not joined 0.5 s after its job runs counts as gone, backoff 0.02 s doubling to 0.2 s),
+closed after the test.
+``dispatch_server.kill_worker(worker)`` kills a simulated worker as a worker process dies: its
+agent leaves the room while the job keeps showing running. A test that the supervisor keeps an
+agent through that::
+
+    async def test_kept_through_a_worker_death(dispatch_server, dispatch_supervisor):
+        first = dispatch_server.add_worker("support")
+        events = dispatch_supervisor.events()
+        await dispatch_supervisor.keep(CreateAgentDispatchRequest(agent_name="support", room="call-1"))
+        await events.wait_for(EventKind.RUNNING)
+        dispatch_server.kill_worker(first)
+        dispatch_server.add_worker("support")
+        lost = await events.wait_for(EventKind.LOST)       # reason LossReason.AGENT_LEFT
+        await events.wait_for(EventKind.RUNNING)           # a new job, of the new worker
 """
 
 from __future__ import annotations
@@ -30,10 +48,16 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 
+from ..fleet import Supervisor
 from ..service import AgentDispatchService
 from ._server import LocalDispatchServer
 
-__all__ = ["FIXTURE_NOT_RUNNING_WAIT", "dispatch_server", "dispatch_service"]
+__all__ = [
+    "FIXTURE_NOT_RUNNING_WAIT",
+    "dispatch_server",
+    "dispatch_service",
+    "dispatch_supervisor",
+]
 
 FIXTURE_NOT_RUNNING_WAIT = 0.1
 
@@ -50,3 +74,21 @@ async def dispatch_service(dispatch_server: LocalDispatchServer) -> AsyncIterato
     """An AgentDispatchService connected to ``dispatch_server``, on a session of its own."""
     async with dispatch_server.connect() as service:
         yield service
+
+
+@pytest_asyncio.fixture
+async def dispatch_supervisor(dispatch_service: AgentDispatchService) -> AsyncIterator[Supervisor]:
+    """A Supervisor over ``dispatch_service`` with short waits (see the module's text); closed
+    (every keeping stopped, no dispatch deleted) after the test."""
+    async with Supervisor(
+        dispatch_service,
+        job_timeout=1.0,
+        check_interval=0.05,
+        join_timeout=0.5,
+        leave_timeout=0.5,
+        room_grace=2.0,
+        call_timeout=5.0,
+        backoff=0.02,
+        max_backoff=0.2,
+    ) as supervisor:
+        yield supervisor
