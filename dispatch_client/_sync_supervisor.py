@@ -13,10 +13,15 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from . import fleet as _fleet
 from ._generated.livekit import CreateAgentDispatchRequest
+from ._client.loop_thread import MARGIN
 from .errors import TwirpError, TwirpErrorCode
 
 if TYPE_CHECKING:
-    from .sync import AgentDispatchService, _Loop
+    from . import service as _async
+    from ._client.loop_thread import LoopThread
+    from .sync import AgentDispatchService
+
+    _Loop = LoopThread[_async.AgentDispatchService]
 
 __all__ = ["EventStream", "Supervisor"]
 
@@ -29,11 +34,12 @@ class EventStream:
     the client is closed (``wait_for`` then raises LookupError)."""
 
     def __init__(self, runner: _Loop, stream: _fleet.EventStream) -> None:
+        # Waits for events have no bound: they last as long as the caller wants to hear.
         self._runner, self._stream = runner, stream
 
     def _next(self, coro: Coroutine[Any, Any, T]) -> T:
         try:
-            return self._runner.run(coro)
+            return self._runner.run(coro, None, acts=False)
         except TwirpError as e:
             if e.code is TwirpErrorCode.FAILED_PRECONDITION and self._runner.closed:
                 raise LookupError("the event stream ended: the client was closed") from None
@@ -73,23 +79,20 @@ class Supervisor:
     """
 
     def __init__(self, client: AgentDispatchService, **options: Unpack[_fleet.SupervisorOptions]) -> None:
-        if not hasattr(client, "_runner") or not callable(getattr(client, "_service", None)):
+        if not callable(getattr(client, "_ready", None)):
             raise ValueError(f"client must be a sync.AgentDispatchService, got {type(client).__name__}")
-        self._client = client
-        service = client._service()
+        self._runner: _Loop = client._ready()
+        # Its own methods end at once, or after one call of the service (a delete).
+        self._wait = client._timeout + MARGIN
+        service = self._runner.service
 
         async def make() -> _fleet.Supervisor:
             return _fleet.Supervisor(service, **options)
 
-        self._supervisor = client._runner.run(make())
+        self._supervisor = self._runner.run(make(), self._wait, acts=False)
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        try:
-            self._client._service()
-        except BaseException:
-            coro.close()
-            raise
-        return self._client._runner.run(coro)
+        return self._runner.run(coro, self._wait, acts=False)
 
     def keep(self, req: CreateAgentDispatchRequest) -> bool:
         """See :meth:`dispatch_client.fleet.Supervisor.keep`."""
@@ -113,12 +116,12 @@ class Supervisor:
         async def events() -> _fleet.EventStream:
             return self._supervisor.events(maxsize=maxsize)
 
-        return EventStream(self._client._runner, self._run(events()))
+        return EventStream(self._runner, self._run(events()))
 
     def close(self) -> None:
         """Stop every keeping (see :meth:`dispatch_client.fleet.Supervisor.aclose`); harmless
         once the client is closed."""
-        if not self._client._runner.closed:
+        if not self._runner.closed:
             self._run(self._supervisor.aclose())
 
     def __enter__(self) -> Supervisor:

@@ -15,12 +15,18 @@ at once: it would block that loop (use the async client there).
 
 :class:`Supervisor` is :class:`dispatch_client.fleet.Supervisor` run on a blocking client's
 loop: it keeps its rooms' agents in that thread while the caller's thread does other work.
+
+A call waits for the loop's answer until its deadline and 2 s more; a create,
+``ensure_dispatch`` or delete that close() cancels has ``outcome_unknown`` set. The child of a
+``fork`` starts a loop, thread and session of its own when it first calls, and leaves the
+parent's alone (see docs/deployments.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import functools
+import os
 import threading
 import weakref
 from collections.abc import Callable, Coroutine, Iterable
@@ -28,6 +34,8 @@ from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
 from . import service as _async
+from ._checks import require_seconds
+from ._client.loop_thread import MARGIN, LoopThread
 from ._client.settings import Options, from_environment
 from ._generated.livekit import AgentDispatch, CreateAgentDispatchRequest, Job, JobStatus
 from ._sync_supervisor import EventStream, Supervisor
@@ -37,63 +45,20 @@ from .fleet._bulk import DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DispatchResult
 __all__ = ["AgentDispatchService", "EventStream", "Supervisor"]
 
 T = TypeVar("T")
+_Runner = LoopThread[_async.AgentDispatchService]
+
+# Every client of this process, for the child of a fork; and, in a child, the parent's loops:
+# kept, never run nor closed, so that nothing here touches the parent's selector or connections.
+_CLIENTS: weakref.WeakSet[AgentDispatchService] = weakref.WeakSet()
+_PARENTS: list[_Runner] = []
 
 
-class _Loop:
-    """An event loop running in a daemon thread, and the async service that lives on it."""
+def _after_fork_in_child() -> None:
+    for client in list(_CLIENTS):
+        client._forget_parent()
 
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="dispatch-client", daemon=True)
-        self.thread.start()
-        self.service: _async.AgentDispatchService | None = None
-        self.closed = False
-        self.lock = threading.Lock()
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        # Checked and scheduled under the lock that close() takes: a call either runs before the
-        # shutdown (which cancels it) or is refused, never left on a stopped loop.
-        with self.lock:
-            if self.closed:
-                coro.close()
-                raise TwirpError(TwirpErrorCode.FAILED_PRECONDITION, "the client is closed")
-            future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return future.result()
-        except concurrent.futures.CancelledError:
-            # Only close() cancels a call on this loop.
-            raise TwirpError(
-                TwirpErrorCode.FAILED_PRECONDITION, "the client was closed during the call"
-            ) from None
-        except BaseException:
-            future.cancel()  # interrupted while waiting (KeyboardInterrupt): stop the call too
-            raise
-
-    async def _shutdown(self) -> None:
-        calls = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for call in calls:
-            call.cancel()
-        await asyncio.gather(*calls, return_exceptions=True)
-        if self.service is not None:
-            await self.service.aclose()
-            # A coordinator's connections on this loop end with it (the coordinator stays usable).
-            closing = getattr(self.service._coordinator, "aclose", None)
-            if closing is not None:
-                await closing()
-
-    def stop(self) -> None:
-        """Cancel the calls in flight, close the session, stop the loop and join its thread."""
-        with self.lock:
-            if self.closed:
-                return
-            self.closed = True
-        if threading.current_thread() is self.thread:  # from the loop itself: it cannot wait for itself
-            self.loop.create_task(self._shutdown()).add_done_callback(lambda _: self.loop.stop())
-            return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
-        self.loop.close()
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class AgentDispatchService:
@@ -116,23 +81,41 @@ class AgentDispatchService:
         url, api_key, api_secret, token = from_environment(
             url, api_key, api_secret, token, urls=options.get("urls", ())
         )
-        runner = _Loop()
-        self._runner = runner
-        # Closed when collected or at exit, if close() was never called.
-        self._finalizer = weakref.finalize(self, runner.stop)
+        self._make = functools.partial(
+            _async.AgentDispatchService.open, url, api_key, api_secret, token=token, **options
+        )
+        self._timeout = options.get("timeout", _async.DEFAULT_TIMEOUT)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._runner: _Runner | None = None
+        self._finalizer: Callable[[], object] | None = None
+        # Started here, so that bad options raise here; a forked child starts its own when first used.
+        self._url = self._ready().service.url
+        _CLIENTS.add(self)
 
-        async def start() -> None:
-            runner.service = _async.AgentDispatchService.open(
-                url, api_key, api_secret, token=token, **options
-            )
+    def _ready(self) -> _Runner:
+        with self._lock:
+            if self._closed:
+                raise TwirpError(TwirpErrorCode.FAILED_PRECONDITION, "the client is closed")
+            if self._runner is None:
+                try:
+                    runner = LoopThread(self._make, MARGIN)
+                except RuntimeError as e:  # no thread can be started
+                    raise TwirpError(
+                        TwirpErrorCode.UNAVAILABLE, f"the client cannot start its loop: {e}"
+                    ) from e
+                self._runner = runner
+                # Closed when collected or at exit, if close() was never called.
+                self._finalizer = weakref.finalize(self, runner.stop)
+            return self._runner
 
-        try:
-            runner.run(start())
-        except BaseException:
-            self._finalizer()
-            raise
-        assert runner.service is not None
-        self._url = runner.service.url
+    def _forget_parent(self) -> None:
+        """In the child of a fork: the parent's loop, thread and session are left to the parent."""
+        self._lock = threading.Lock()  # another thread of the parent may have held it
+        if self._runner is not None:
+            # Its finalizer stays registered: in this process it returns at once (see LoopThread.stop).
+            _PARENTS.append(self._runner)
+            self._runner, self._finalizer = None, None
 
     @property
     def url(self) -> str:
@@ -144,7 +127,11 @@ class AgentDispatchService:
 
     def close(self) -> None:
         """Close the session and join the thread; closing twice is harmless."""
-        self._finalizer()
+        with self._lock:
+            self._closed = True
+            finalizer = self._finalizer
+        if finalizer is not None:
+            finalizer()
 
     def __enter__(self) -> AgentDispatchService:
         return self
@@ -154,13 +141,24 @@ class AgentDispatchService:
     ) -> None:
         self.close()
 
-    def _service(self) -> _async.AgentDispatchService:
-        if self._runner.closed or self._runner.service is None:
+    def _call(
+        self,
+        call: Callable[[_async.AgentDispatchService], Coroutine[Any, Any, T]],
+        timeout: float | None,
+        *,
+        acts: bool = False,
+        bounded: bool = True,
+    ) -> T:
+        """``call`` on the loop thread, waited for until its deadline and MARGIN (``bounded``);
+        unbounded for work made of bounded calls that has no deadline of its own."""
+        limit = self._timeout if timeout is None else require_seconds("timeout", timeout)
+        if self._closed:
             raise TwirpError(TwirpErrorCode.FAILED_PRECONDITION, "the client is closed")
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return self._runner.service
+            runner = self._ready()
+            return runner.run(call(runner.service), limit + MARGIN if bounded else None, acts=acts)
         raise TwirpError(
             TwirpErrorCode.FAILED_PRECONDITION,
             "a blocking call from a thread that runs an event loop would block it: use the async client",
@@ -170,32 +168,34 @@ class AgentDispatchService:
         self, req: CreateAgentDispatchRequest, *, timeout: float | None = None, request_id: str | None = None
     ) -> AgentDispatch:
         """See :meth:`dispatch_client.AgentDispatchService.create_dispatch`."""
-        svc = self._service()
-        return self._runner.run(svc.create_dispatch(req, timeout=timeout, request_id=request_id))
+        return self._call(
+            lambda s: s.create_dispatch(req, timeout=timeout, request_id=request_id), timeout, acts=True
+        )
 
     def delete_dispatch(
         self, dispatch_id: str, room_name: str, *, timeout: float | None = None, request_id: str | None = None
     ) -> AgentDispatch:
         """See :meth:`dispatch_client.AgentDispatchService.delete_dispatch`."""
-        svc = self._service()
-        return self._runner.run(
-            svc.delete_dispatch(dispatch_id, room_name, timeout=timeout, request_id=request_id)
+        return self._call(
+            lambda s: s.delete_dispatch(dispatch_id, room_name, timeout=timeout, request_id=request_id),
+            timeout,
+            acts=True,
         )
 
     def list_dispatch(
         self, room_name: str, *, timeout: float | None = None, request_id: str | None = None
     ) -> list[AgentDispatch]:
         """See :meth:`dispatch_client.AgentDispatchService.list_dispatch`."""
-        svc = self._service()
-        return self._runner.run(svc.list_dispatch(room_name, timeout=timeout, request_id=request_id))
+        return self._call(
+            lambda s: s.list_dispatch(room_name, timeout=timeout, request_id=request_id), timeout
+        )
 
     def get_dispatch(
         self, dispatch_id: str, room_name: str, *, timeout: float | None = None, request_id: str | None = None
     ) -> AgentDispatch | None:
         """See :meth:`dispatch_client.AgentDispatchService.get_dispatch`."""
-        svc = self._service()
-        return self._runner.run(
-            svc.get_dispatch(dispatch_id, room_name, timeout=timeout, request_id=request_id)
+        return self._call(
+            lambda s: s.get_dispatch(dispatch_id, room_name, timeout=timeout, request_id=request_id), timeout
         )
 
     def wait_for_job(
@@ -208,17 +208,16 @@ class AgentDispatchService:
         grace: float = _async.DEFAULT_GRACE,
     ) -> Job:
         """See :meth:`dispatch_client.AgentDispatchService.wait_for_job`."""
-        svc = self._service()
-        return self._runner.run(
-            svc.wait_for_job(dispatch_id, room_name, until=until, timeout=timeout, grace=grace)
+        return self._call(
+            lambda s: s.wait_for_job(dispatch_id, room_name, until=until, timeout=timeout, grace=grace),
+            timeout,
         )
 
     def ensure_dispatch(
         self, req: CreateAgentDispatchRequest, *, timeout: float | None = None
     ) -> AgentDispatch:
         """See :meth:`dispatch_client.AgentDispatchService.ensure_dispatch`."""
-        svc = self._service()
-        return self._runner.run(svc.ensure_dispatch(req, timeout=timeout))
+        return self._call(lambda s: s.ensure_dispatch(req, timeout=timeout), timeout, acts=True)
 
     def dispatch_many(
         self,
@@ -233,11 +232,11 @@ class AgentDispatchService:
     ) -> list[DispatchResult]:
         """See :meth:`dispatch_client.AgentDispatchService.dispatch_many`.
 
-        ``on_result`` is called in the client's own thread, as each room ends.
+        ``on_result`` is called in the client's own thread, as each room ends. The wait for
+        the whole has no bound of its own: each of its calls has its deadline.
         """
-        svc = self._service()
-        return self._runner.run(
-            svc.dispatch_many(
+        return self._call(
+            lambda s: s.dispatch_many(
                 reqs,
                 concurrency=concurrency,
                 rate=rate,
@@ -245,5 +244,8 @@ class AgentDispatchService:
                 attempts=attempts,
                 timeout=timeout,
                 on_result=on_result,
-            )
+            ),
+            timeout,
+            acts=True,
+            bounded=False,
         )

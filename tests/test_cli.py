@@ -254,6 +254,15 @@ async def test_demo_deletes_what_it_created_when_a_step_fails(failing_step: int)
         assert [d.agent_name for d in await service.list_dispatch("demo-fails")] == [""]
 
 
+# Runs the command with SIGINT at its default, as a terminal's Ctrl-C finds it: a process started
+# with SIGINT ignored (a background job of a shell script, nohup) keeps ignoring it, and so did
+# the command under such a pytest, running to its --timeout.
+DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
 def test_ctrl_c_during_a_call_exits_130() -> None:
     """Ctrl-C printed click's "Aborted!" and exited 1."""
     silent = socket.create_server(("127.0.0.1", 0))
@@ -261,18 +270,23 @@ def test_ctrl_c_during_a_call_exits_130() -> None:
     port = silent.getsockname()[1]
     flags = ("--url", f"http://127.0.0.1:{port}", "--api-key", KEY, "--api-secret", SECRET)
     proc = subprocess.Popen(
-        [str(SCRIPT), "list", "--room", "r", "--timeout", "60", *flags],
+        [sys.executable, "-c", DEFAULT_SIGINT, str(SCRIPT), "list", "--room", "r", "--timeout", "60", *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    conn: socket.socket | None = None
     try:
         conn, _ = silent.accept()
         conn.recv(1)  # the request is sent: the call waits for its answer
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
-        conn.close()
-    finally:
+    finally:  # nothing of it is left for later tests, whatever failed
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        if conn is not None:
+            conn.close()
         silent.close()
     assert proc.returncode == 130
     assert err.strip() == "Interrupted."
