@@ -12,8 +12,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from . import fleet as _fleet
-from ._generated.livekit import CreateAgentDispatchRequest
 from ._client.loop_thread import MARGIN
+from ._generated.livekit import CreateAgentDispatchRequest
 from .errors import TwirpError, TwirpErrorCode
 
 if TYPE_CHECKING:
