@@ -24,7 +24,9 @@ from opentelemetry.trace import SpanKind, StatusCode
 from retrying import STEADY, Sleeps, make
 
 from dispatch_client import AgentDispatchService, CreateAgentDispatchRequest, TwirpError
+from dispatch_client.fleet import EventKind, Supervisor
 from dispatch_client.telemetry import Telemetry
+from dispatch_client.testing import LocalDispatchServer
 
 BUSY = answer(429, '{"code":"resource_exhausted","msg":"slow down"}', "application/json")
 
@@ -232,7 +234,9 @@ import asyncio, sys
 sys.modules["opentelemetry"] = None  # as if the otel extra were not installed
 from aiohttp import web
 import dispatch_client
+from dispatch_client.fleet import EventKind, Supervisor
 from dispatch_client.telemetry import Telemetry
+from dispatch_client.testing import LocalDispatchServer
 
 async def main() -> None:
     seen = []
@@ -259,3 +263,41 @@ asyncio.run(main())
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.split() == ["0", "[None]", "True"]
+
+
+async def test_a_supervisors_events_are_spans(dispatch_server: LocalDispatchServer, otel: Recorded) -> None:
+    worker = dispatch_server.add_worker("kept")
+    async with (
+        AgentDispatchService.open(
+            dispatch_server.url, dispatch_server.api_key, dispatch_server.api_secret, telemetry=otel.telemetry
+        ) as svc,
+        Supervisor(
+            svc,
+            job_timeout=1.0,
+            check_interval=0.05,
+            join_timeout=0.5,
+            leave_timeout=0.5,
+            room_grace=3.0,
+            backoff=0.02,
+            max_backoff=0.2,
+        ) as sup,
+    ):
+        events = sup.events()
+        await sup.keep(CreateAgentDispatchRequest(agent_name="kept", room="kept-1"))
+        running = await events.wait_for(EventKind.RUNNING, timeout=10)
+        dispatch_server.kill_worker(worker)
+        dispatch_server.add_worker("kept")
+        lost = await events.wait_for(EventKind.LOST, timeout=10)
+    marks = {s.name: s for s in otel.finished() if s.name.startswith("dispatch_client supervisor ")}
+    assert {"dispatch_client supervisor dispatched", "dispatch_client supervisor running"} <= set(marks)
+    run = attrs(marks["dispatch_client supervisor running"])
+    assert running.job is not None
+    assert (run["lk.agent_name"], run["lk.dispatch_id"], run["lk.job_id"]) == (
+        "kept",
+        running.dispatch_id,
+        running.job.id,
+    )
+    assert lost.reason is not None
+    assert attrs(marks["dispatch_client supervisor lost"])["dispatch_client.reason"] == lost.reason.value
+    # The supervisor's calls are spans too.
+    assert any(s.name == "dispatch_client ensure_dispatch" for s in otel.finished())

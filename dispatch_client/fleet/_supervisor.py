@@ -16,6 +16,7 @@ from ._events import EventKind, EventStream, LossReason, SupervisorEvent
 from ._keeping import Keeper
 from ._pacing import Emit, Stop
 from ._settings import Settings
+from ._tracing import trace_event
 
 if TYPE_CHECKING:
     from ..service import AgentDispatchService
@@ -235,6 +236,7 @@ class Supervisor:
             f", {reason.value}" if reason else "",
             f": {detail}" if detail else "",
         )
+        trace_event(self._service._transport.telemetry, event)
         self._streams = [s for s in self._streams if not s.closed]
         for stream in self._streams:
             stream._put(event)

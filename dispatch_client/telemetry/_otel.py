@@ -191,6 +191,11 @@ class Telemetry:
             f"{service}/{method}", "client", room, {n.RPC_SERVICE: service, n.RPC_METHOD: method}, attributes
         )
 
+    def mark(self, name: str, room: str, attributes: Attributes) -> None:
+        """A moment worth a span of its own (what a supervisor did), with no duration to speak of."""
+        with self.operation(name, room, attributes):
+            pass
+
     def operation(
         self, name: str, room: str, attributes: Attributes
     ) -> contextlib.AbstractContextManager[Call]:
