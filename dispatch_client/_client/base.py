@@ -27,7 +27,7 @@ from .._generated.livekit import (
     ListRoomsRequest,
     ListRoomsResponse,
 )
-from .._transport.call import Transport
+from .._transport.call import CONNECT_TIMEOUT, Transport
 from .._transport.regions import DEFAULT_HOSTS
 from .._transport.retry import RetryPolicy
 from .._transport.sources import node_list
@@ -74,6 +74,7 @@ class ServiceBase:
         *,
         token: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float = CONNECT_TIMEOUT,
         token_ttl: float = DEFAULT_TTL,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         retry: RetryPolicy = DEFAULT_RETRY,
@@ -118,6 +119,7 @@ class ServiceBase:
             timeout=timeout,
             max_response_bytes=max_response_bytes,
             retry=retry,
+            connect_timeout=connect_timeout,
             regions=regions,
             nodes=self._nodes[1:],
             sleep=sleep,

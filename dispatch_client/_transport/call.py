@@ -34,7 +34,7 @@ from .request import (
 from .responses import decode_answer, error_from_response
 from .retry import NODE_LIVENESS, RetryPolicy, may_have_acted, retry_after, should_retry
 
-__all__ = ["METHODS", "REQUEST_ID_HEADER", "SERVICE", "Find", "Transport"]
+__all__ = ["CONNECT_TIMEOUT", "METHODS", "REQUEST_ID_HEADER", "SERVICE", "Find", "Transport"]
 
 M = TypeVar("M", bound=betterproto2.Message)
 # What a failed attempt made, found by the caller: (deadline on the loop's clock, request id) -> it or None.
@@ -44,6 +44,9 @@ logger = logging.getLogger("dispatch_client")
 READ_ONLY = frozenset({"ListDispatch", "ListRooms", "ListParticipants"})
 # Calls that start their room when it is not running.
 STARTS_ROOM = frozenset({"CreateDispatch"})
+# Seconds an attempt may take to open its connection (name, TCP, TLS), and at most a third of
+# the call's timeout, so that a host dropping connection attempts leaves time for two more.
+CONNECT_TIMEOUT = 2.0
 
 
 class Transport:
@@ -51,7 +54,9 @@ class Transport:
     by the callable given instead (which raises TwirpError when there can be none).
 
     ``sleep`` waits between attempts, ``rand`` (uniform in [0, 1)) spreads the waits and
-    ``clock`` (Unix seconds) reads ``Retry-After`` dates; all three are injectable.
+    ``clock`` (Unix seconds) reads ``Retry-After`` dates; all three are injectable. An
+    attempt whose connection is not open within ``connect_timeout`` (and a third of the
+    call's timeout) ends as a connection that could not be made.
     """
 
     def __init__(
@@ -63,6 +68,7 @@ class Transport:
         timeout: float,
         max_response_bytes: int,
         retry: RetryPolicy,
+        connect_timeout: float = CONNECT_TIMEOUT,
         regions: Regions | None = None,
         nodes: tuple[str, ...] = (),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -80,6 +86,7 @@ class Transport:
         self._base = base_url(url)
         self._signer = signer
         self._timeout = require_seconds("timeout", timeout)
+        self._connect_timeout = require_seconds("connect_timeout", connect_timeout)
         self._max_bytes = require_positive_int("max_response_bytes", max_response_bytes)
         self._max_containers = container_limit(self._max_bytes)
         self._retry = retry
@@ -271,13 +278,15 @@ class Transport:
         headers["Authorization"] = "Bearer " + token
         headers[REQUEST_ID_HEADER] = request_id
         # Lets the server bound its own work to what the caller will still wait for.
-        headers["X-Twirp-Timeout-Ms"] = str(timeout_ms(deadline - asyncio.get_running_loop().time()))
+        now = asyncio.get_running_loop().time()
+        headers["X-Twirp-Timeout-Ms"] = str(timeout_ms(deadline - now))
         return await post(
             session,
             url,
             body,
             headers,
             deadline=deadline,
+            connect_by=now + min(self._connect_timeout, timeout / 3),
             max_bytes=self._max_bytes,
             method=method,
             timeout=timeout,

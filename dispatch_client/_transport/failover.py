@@ -14,7 +14,8 @@ from collections.abc import Callable
 import aiohttp
 from yarl import URL
 
-from ..errors import TwirpError
+from ..errors import TwirpError, TwirpErrorCode
+from .body import NotConnected
 from .regions import Regions
 from .sources import CloudRegions, NodeList, Source
 
@@ -26,9 +27,12 @@ _GATEWAY = frozenset({502, 503, 504})
 
 def unreachable(err: TwirpError) -> bool:
     """Whether the attempt reached no server through its target: no connection could be made
-    (refused, no route to the host, an unknown name; not a TLS failure, which is never tried
-    again), or an intermediary in front of it answered 502, 503 or 504."""
+    (refused, no route to the host, an unknown name, none open within the attempt's connect
+    bound; not a TLS failure, which is never tried again), or an intermediary in front of it
+    answered 502, 503 or 504."""
     cause = err.__cause__
+    if isinstance(cause, NotConnected):
+        return err.code is not TwirpErrorCode.DEADLINE_EXCEEDED  # the deadline: no verdict on the target
     if isinstance(cause, aiohttp.ClientConnectorError):
         return not isinstance(cause, aiohttp.ClientSSLError)
     return err.from_intermediary and err.status in _GATEWAY
