@@ -77,12 +77,17 @@ class Route:
         It moves after an attempt that could not reach its target or got no whole answer from
         it; after any other failure only when the source's targets do not all answer alike
         (regions: yes; a cluster's nodes: no, the next attempt goes to the same node). True
-        when the target changed. May ask the source for its targets within ``remaining`` s.
+        when the target changed. May ask the source for its targets within ``remaining`` s,
+        unless the configured base, which would be asked, could not be reached a moment ago.
         """
         failover = self._failover
         if failover.source.same_answers and not (unreachable(err) or no_answer(err)):
             return False
-        targets = [failover.base, *await failover.source.targets(session, token, remaining)]
+        if failover.cooling(failover.base):
+            found = failover.source.known()
+        else:
+            found = await failover.source.targets(session, token, remaining)
+        targets = [failover.base, *found]
         others = [t for t in targets if t != self.target]
         if not others:
             return False

@@ -19,13 +19,24 @@ import aiohttp
 import orjson
 from yarl import URL
 
-__all__ = ["DEFAULT_HOSTS", "FETCH_TIMEOUT", "MAX_BODY_BYTES", "MAX_CACHE_SECONDS", "REGIONS_PATH", "Regions"]
+__all__ = [
+    "DEFAULT_HOSTS",
+    "FETCH_TIMEOUT",
+    "MAX_BODY_BYTES",
+    "MAX_CACHE_SECONDS",
+    "REFETCH_AFTER",
+    "REGIONS_PATH",
+    "Regions",
+]
 
 DEFAULT_HOSTS = ("*.livekit.cloud",)
 REGIONS_PATH = "/settings/regions"
 FETCH_TIMEOUT = 2.0  # seconds: discovery must not eat the call's deadline
 MAX_BODY_BYTES = 64 * 1024
 MAX_CACHE_SECONDS = 24 * 3600  # a longer max-age is cut to this
+# Seconds before an origin is asked again after an answer that is not a region list (such as
+# livekit-server's 404), and before a list that may not be kept is fetched in the background again.
+REFETCH_AFTER = 60.0
 _HTTP_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 # What the network, the server or its answer can do to a fetch; our own bugs are not in here.
 # RuntimeError: a session closed meanwhile (the call itself reports that).
@@ -96,6 +107,8 @@ class Regions:
         self._patterns = tuple(h.lower() for h in hosts)
         self._clock = clock
         self._cache: dict[str, _Cached] = {}
+        self._refused: dict[str, float] = {}  # origin -> when it last answered with no region list
+        self._asked: dict[str, float] = {}  # origin -> when it last answered at all
 
     @property
     def hosts(self) -> tuple[str, ...]:
@@ -115,6 +128,19 @@ class Regions:
         base = _http_url(base_url)
         return base is not None and str(base.origin()).lower() in self._cache
 
+    def due(self, base_url: str) -> bool:
+        """Whether a fetch in the background for ``base_url``'s origin would be of use: no list is
+        kept for it, and it has not answered in the last :data:`REFETCH_AFTER` seconds."""
+        base = _http_url(base_url)
+        if base is None:
+            return False
+        key = str(base.origin()).lower()
+        return key not in self._cache and not self._recent(self._asked, key)
+
+    def _recent(self, when: dict[str, float], key: str) -> bool:
+        since = when.get(key)
+        return since is not None and 0 <= self._clock() - since < REFETCH_AFTER
+
     async def origins(
         self, session: aiohttp.ClientSession, base_url: str, token: str, *, timeout: float
     ) -> list[str]:
@@ -129,8 +155,9 @@ class Regions:
 
         Never raises for a failure of the fetch (connection, status other than 200, a body
         that is not a region list, the timeout): it returns the last list fetched for that
-        origin, however old, or ``[]``. A base whose host matches no pattern gets ``[]``
-        without a request. Cancellation propagates.
+        origin, however old, or ``[]``. An origin that answered with no region list is not
+        asked again for :data:`REFETCH_AFTER` seconds. A base whose host matches no pattern
+        gets ``[]`` without a request. Cancellation propagates.
         """
         base = _http_url(base_url)
         if base is None or not self._allowed(base):
@@ -141,7 +168,7 @@ class Regions:
         if cached is not None and self._clock() < cached.expires:
             return list(cached.origins)
         wait = min(float(timeout), FETCH_TIMEOUT)
-        if not wait > 0:  # no time left (or NaN)
+        if not wait > 0 or self._recent(self._refused, key):  # no time left (or NaN), or no list there
             return list(cached.origins) if cached is not None else []
         task = asyncio.current_task()
         cancels = task.cancelling() if task is not None else 0
@@ -154,8 +181,12 @@ class Regions:
             if task is None or task.cancelling() > cancels:
                 raise
             return list(cached.origins) if cached is not None else []
-        except _FETCH_FAILURES:
+        except _FETCH_FAILURES as e:
+            if isinstance(e, ValueError):  # an answer, not a region list
+                self._refused[key] = self._asked[key] = self._clock()
             return list(cached.origins) if cached is not None else []
+        self._refused.pop(key, None)
+        self._asked[key] = self._clock()
         usable = self._usable(base, found)
         if max_age > 0:
             self._cache[key] = _Cached(tuple(usable), self._clock() + max_age)
