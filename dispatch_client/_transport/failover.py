@@ -15,7 +15,7 @@ import aiohttp
 from yarl import URL
 
 from ..errors import TwirpError, TwirpErrorCode
-from .body import NotConnected
+from .body import NotConnected, never_sent
 from .regions import Regions
 from .sources import CloudRegions, NodeList, Source
 
@@ -78,13 +78,13 @@ class Route:
         it; after any other failure only when the source's targets do not all answer alike
         (regions: yes; a cluster's nodes: no, the next attempt goes to the same node). True
         when the target changed. May ask the source for its targets within ``remaining`` s,
-        unless the configured base, which would be asked, could not be reached a moment ago.
+        unless the configured base, which would be asked, could not be connected to just now.
         """
         failover = self._failover
         if failover.source.same_answers and not (unreachable(err) or no_answer(err)):
             return False
-        if failover.cooling(failover.base):
-            found = failover.source.known()
+        if self.target == failover.base and unreachable(err) and never_sent(err):
+            found = failover.source.known()  # the base could not be connected to just now
         else:
             found = await failover.source.targets(session, token, remaining)
         targets = [failover.base, *found]

@@ -128,6 +128,12 @@ async def post(
     except (TimeoutError, aiohttp.ClientError, OSError) as e:
         failure = _failed(e, session, method, timeout, status, expired=scope.expired())
         cause = without_credentials(e)
+    except ValueError as e:  # a URL aiohttp cannot send to (a host that cannot be encoded, ...)
+        failure = TwirpError(
+            TwirpErrorCode.UNAVAILABLE, f"{method}: aiohttp refused the request to {url.host!r}"
+        )
+        text = f"{type(e).__name__}: {e}"[:1000]
+        cause = NotConnected(text) if not connected else ValueError(text)
     if not connected and scope.expired():
         failure, cause = _not_connected(method, timeout, connect_by < deadline, url)
     # Raised outside the handler, so that the original error (which may hold the request's

@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import fnmatch
+import logging
 import time
 from collections.abc import Callable
 
 import aiohttp
 import orjson
 from yarl import URL
+
+from .request import base_url
 
 __all__ = [
     "DEFAULT_HOSTS",
@@ -38,6 +41,7 @@ MAX_CACHE_SECONDS = 24 * 3600  # a longer max-age is cut to this
 # livekit-server's 404), and before a list that may not be kept is fetched in the background again.
 REFETCH_AFTER = 60.0
 _HTTP_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+logger = logging.getLogger("dispatch_client")
 # What the network, the server or its answer can do to a fetch; our own bugs are not in here.
 # RuntimeError: a session closed meanwhile (the call itself reports that).
 _FETCH_FAILURES = (aiohttp.ClientError, OSError, TimeoutError, ValueError, RuntimeError)
@@ -219,12 +223,25 @@ class Regions:
         usable: list[str] = []
         for text in found:
             url = _http_url(text)
+            if url is not None and not _well_formed(str(url.origin())):
+                url = None
+                logger.info("region list of %s: skipped the malformed region URL %.200r", base.host, text)
             if url is None or not self._allowed(url) or (base.scheme == "https" and url.scheme != "https"):
                 continue
             if _host_port(url) not in seen:
                 seen.add(_host_port(url))
                 usable.append(str(url.origin()))
         return usable
+
+
+def _well_formed(origin: str) -> bool:
+    """Whether a region's origin passes the checks the configured URL gets (``base_url``: a
+    host that can be encoded and sent to, a port that is not 0); only the origin is used."""
+    try:
+        base_url(origin)
+    except ValueError:  # UnicodeError too
+        return False
+    return True
 
 
 def _region_urls(document: object) -> list[str]:
