@@ -26,6 +26,7 @@ from ._generated.livekit import (
     ParticipantInfo,
     Room,
 )
+from ._transport.request import encoded
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -110,6 +111,7 @@ class AgentDispatchService(ServiceBase):
         if not isinstance(req, CreateAgentDispatchRequest):
             raise ValueError(f"req must be a CreateAgentDispatchRequest, got {type(req).__name__}")
         require_text("req.room", req.room)
+        encoded(req)  # every field checked before the first read: ValueError, nothing sent
         limit = self._transport.timeout if timeout is None else require_seconds("timeout", timeout)
         return await ensure_dispatch(
             self._turns,

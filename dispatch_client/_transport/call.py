@@ -13,7 +13,6 @@ import aiohttp
 import betterproto2
 from yarl import URL
 
-from .. import codec as _codec
 from .._auth.signer import Signer
 from .._checks import require_positive_int, require_request_id, require_seconds
 from ..codec import container_limit
@@ -28,6 +27,7 @@ from .request import (
     REQUEST_ID_HEADER,
     SERVICE,
     base_url,
+    encoded,
     new_request_id,
     timeout_ms,
 )
@@ -133,10 +133,7 @@ class Transport:
         """
         timeout = self._timeout if timeout is None else require_seconds("timeout", timeout)
         request_id = new_request_id() if request_id is None else require_request_id(request_id)
-        try:
-            body = _codec.encode(request)
-        except (TypeError, ValueError) as e:  # orjson's JSONEncodeError is a TypeError
-            raise ValueError(f"cannot encode {type(request).__name__} as JSON: {e}") from e
+        body = encoded(request)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         read_only = method in READ_ONLY
