@@ -150,12 +150,19 @@ async def wait_for_job(
     seen = False  # whether any poll has answered
     failure: TwirpError | None = None  # the last poll's passing failure, while it is the latest news
     backoff = POLL_FIRST
+    slowest = 0.0  # seconds the slowest poll that ended before the deadline took
     while True:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
+        polled = loop.time()
+        remaining = deadline - polled
+        # A poll with less time left than one takes would bring no news.
+        if remaining <= 0 or (seen and remaining < slowest):
             break
         try:
-            dispatch = await get(dispatch_id, room, timeout=remaining)
+            try:
+                dispatch = await get(dispatch_id, room, timeout=remaining)
+            finally:
+                if loop.time() < deadline:
+                    slowest = max(slowest, loop.time() - polled)
         except TwirpError as e:
             if e.room_not_running:
                 away_since = loop.time() if away_since is None else away_since
@@ -167,7 +174,11 @@ async def wait_for_job(
                     raise
                 # Its node may be down: the room comes back on another.
             elif e.code is TwirpErrorCode.DEADLINE_EXCEEDED and e.status is None:
-                failure = e  # the wait's own deadline ran out during the poll: no news came
+                # The wait's own deadline ran out during the poll. Given the time an answer
+                # takes, that is no news, and what the polls before it showed (or their last
+                # failure) is the outcome; given much more, the server has stopped answering.
+                if not seen or loop.time() - polled >= 2 * slowest:
+                    failure = e
                 break
             elif not (
                 e.code is TwirpErrorCode.DEADLINE_EXCEEDED or should_retry(e, read_only=True, repeatable=True)
