@@ -118,6 +118,7 @@ class AgentDispatchService(ServiceBase):
             self.list_dispatch,
             self.create_dispatch,
             self.get_dispatch,
+            self.delete_dispatch,
             self._room_reads(),
             req,
             limit,

@@ -33,9 +33,9 @@ from .._transport.retry import RetryPolicy
 from .._transport.sources import node_list
 from ..errors import TwirpError, TwirpErrorCode
 from ..fleet._coordinator import Coordinator
-from .ensure import Turns
 from .session import OwnedSession, tls_context
 from .settings import Options, from_environment, regions_for, signer_for
+from .turns import Turns
 
 __all__ = [
     "DEFAULT_JOB_WAIT",
