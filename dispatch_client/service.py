@@ -47,8 +47,8 @@ class AgentDispatchService(ServiceBase):
     its own when first needed, with ``ssl``/``ca_file`` and ``trust_env`` (proxies from the
     environment), and :meth:`aclose` closes it. ``timeout`` bounds each call end to end,
     retries included (each method takes its own too), and an attempt whose connection is not
-    open within ``connect_timeout`` (2 s, and at most a third of the call's timeout) ends as
-    one that could not connect, which is tried again, elsewhere if there is an elsewhere;
+    open within ``connect_timeout`` (2 s; with failover, at most a third of the call's timeout)
+    ends as one that could not connect, which is tried again, elsewhere if there is an elsewhere;
     ``token_ttl`` is the life of signed
     tokens; ``retry`` says what is tried again; answers over ``max_response_bytes`` are
     refused. For a host matching ``cloud_hosts`` (LiveKit Cloud: ``*.livekit.cloud``), a

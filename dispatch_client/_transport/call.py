@@ -44,8 +44,9 @@ logger = logging.getLogger("dispatch_client")
 READ_ONLY = frozenset({"ListDispatch", "ListRooms", "ListParticipants"})
 # Calls that start their room when it is not running.
 STARTS_ROOM = frozenset({"CreateDispatch"})
-# Seconds an attempt may take to open its connection (name, TCP, TLS), and at most a third of
-# the call's timeout, so that a host dropping connection attempts leaves time for two more.
+# Seconds an attempt may take to open its connection (name, TCP, TLS); with somewhere else to
+# go (failover), at most a third of the call's timeout, so that a target dropping connection
+# attempts leaves time for the next.
 CONNECT_TIMEOUT = 2.0
 
 
@@ -56,7 +57,7 @@ class Transport:
     ``sleep`` waits between attempts, ``rand`` (uniform in [0, 1)) spreads the waits and
     ``clock`` (Unix seconds) reads ``Retry-After`` dates; all three are injectable. An
     attempt whose connection is not open within ``connect_timeout`` (and a third of the
-    call's timeout) ends as a connection that could not be made.
+    call's timeout, with failover) ends as a connection that could not be made.
     """
 
     def __init__(
@@ -283,7 +284,7 @@ class Transport:
             body,
             headers,
             deadline=deadline,
-            connect_by=now + min(self._connect_timeout, timeout / 3),
+            connect_by=now + min(self._connect_timeout, timeout / 3 if self._failover else timeout),
             max_bytes=self._max_bytes,
             method=method,
             timeout=timeout,
