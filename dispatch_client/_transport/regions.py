@@ -20,7 +20,15 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from .request import base_url
+from .region_answer import (
+    MAX_CACHE_SECONDS,
+    Unusable,
+    cache_seconds,
+    host_port,
+    http_url,
+    region_urls,
+    well_formed,
+)
 
 __all__ = [
     "DEFAULT_HOSTS",
@@ -36,55 +44,19 @@ DEFAULT_HOSTS = ("*.livekit.cloud",)
 REGIONS_PATH = "/settings/regions"
 FETCH_TIMEOUT = 2.0  # seconds: discovery must not eat the call's deadline
 MAX_BODY_BYTES = 64 * 1024
-MAX_CACHE_SECONDS = 24 * 3600  # a longer max-age is cut to this
 # Seconds before an origin is asked again after an answer that is not a region list (such as
 # livekit-server's 404), and before a list that may not be kept is fetched in the background again.
 REFETCH_AFTER = 60.0
-_HTTP_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 logger = logging.getLogger("dispatch_client")
 # What the network, the server or its answer can do to a fetch; our own bugs are not in here.
 # RuntimeError: a session closed meanwhile (the call itself reports that).
 _FETCH_FAILURES = (aiohttp.ClientError, OSError, TimeoutError, ValueError, RuntimeError)
 
 
-class _Unusable(ValueError):
-    """The answer is not a region list."""
-
-
 @dataclasses.dataclass(frozen=True)
 class _Cached:
     origins: tuple[str, ...]
     expires: float  # on the Regions clock
-
-
-def _http_url(url: str) -> URL | None:
-    """``url`` as an absolute http(s) URL with a host (ws -> http, wss -> https), else None."""
-    try:
-        parsed = URL(url)
-        scheme = _HTTP_SCHEMES.get(parsed.scheme.lower())
-        if scheme is None or not parsed.host or not parsed.is_absolute():
-            return None
-        parsed = parsed.with_scheme(scheme)
-    except (ValueError, TypeError):
-        return None
-    return parsed
-
-
-def _host_port(url: URL) -> str:
-    return f"{(url.host or '').lower()}:{url.port}"
-
-
-def _max_age(values: list[str]) -> float:
-    """Seconds the answer may be kept: its ``max-age``, 0 without one or with no-store/no-cache."""
-    age = 0.0
-    for directive in ",".join(values).split(","):
-        name, _, value = directive.strip().lower().partition("=")
-        if name in ("no-store", "no-cache"):
-            return 0.0
-        if name == "max-age":
-            value = value.strip().strip('"')
-            age = min(float(value), MAX_CACHE_SECONDS) if value.isdigit() and len(value) < 20 else 0.0
-    return age
 
 
 class Regions:
@@ -124,18 +96,18 @@ class Regions:
 
     def applies(self, base_url: str) -> bool:
         """Whether the host of ``base_url`` (http, https, ws or wss) matches one of the patterns."""
-        url = _http_url(base_url)
+        url = http_url(base_url)
         return url is not None and self._allowed(url)
 
     def known(self, base_url: str) -> bool:
         """Whether a region list fetched for ``base_url``'s origin is kept, fresh or stale."""
-        base = _http_url(base_url)
+        base = http_url(base_url)
         return base is not None and str(base.origin()).lower() in self._cache
 
     def due(self, base_url: str) -> bool:
         """Whether a fetch in the background for ``base_url``'s origin would be of use: no list is
         kept for it, and it has not answered in the last :data:`REFETCH_AFTER` seconds."""
-        base = _http_url(base_url)
+        base = http_url(base_url)
         if base is None:
             return False
         key = str(base.origin()).lower()
@@ -163,7 +135,7 @@ class Regions:
         asked again for :data:`REFETCH_AFTER` seconds. A base whose host matches no pattern
         gets ``[]`` without a request. Cancellation propagates.
         """
-        base = _http_url(base_url)
+        base = http_url(base_url)
         if base is None or not self._allowed(base):
             return []
         origin = base.origin()
@@ -207,56 +179,28 @@ class Regions:
             allow_redirects=False,
         ) as resp:
             if resp.status != 200:
-                raise _Unusable(f"status {resp.status}")
+                raise Unusable(f"status {resp.status}")
             if resp.content_length is not None and resp.content_length > MAX_BODY_BYTES:
-                raise _Unusable("body too large")
+                raise Unusable("body too large")
             body = bytearray()
             async for chunk in resp.content.iter_chunked(16 * 1024):
                 body += chunk
                 if len(body) > MAX_BODY_BYTES:
-                    raise _Unusable("body too large")
-            max_age = _max_age(resp.headers.getall("Cache-Control", []))
-        return _region_urls(orjson.loads(bytes(body))), max_age
+                    raise Unusable("body too large")
+            max_age = cache_seconds(resp.headers.getall("Cache-Control", []))
+        return region_urls(orjson.loads(bytes(body))), max_age
 
     def _usable(self, base: URL, found: list[str]) -> list[str]:
-        seen = {_host_port(base)}
+        seen = {host_port(base)}
         usable: list[str] = []
         for text in found:
-            url = _http_url(text)
-            if url is not None and not _well_formed(str(url.origin())):
+            url = http_url(text)
+            if url is not None and not well_formed(str(url.origin())):
                 url = None
                 logger.info("region list of %s: skipped the malformed region URL %.200r", base.host, text)
             if url is None or not self._allowed(url) or (base.scheme == "https" and url.scheme != "https"):
                 continue
-            if _host_port(url) not in seen:
-                seen.add(_host_port(url))
+            if host_port(url) not in seen:
+                seen.add(host_port(url))
                 usable.append(str(url.origin()))
         return usable
-
-
-def _well_formed(origin: str) -> bool:
-    """Whether a region's origin passes the checks the configured URL gets (``base_url``: a
-    host that can be encoded and sent to, a port that is not 0); only the origin is used."""
-    try:
-        base_url(origin)
-    except ValueError:  # UnicodeError too
-        return False
-    return True
-
-
-def _region_urls(document: object) -> list[str]:
-    """The ``url`` of each region of a ``/settings/regions`` answer; entries without one are skipped."""
-    regions = document.get("regions") if isinstance(document, dict) else None
-    if not isinstance(regions, list):
-        raise _Unusable("no regions list")
-    urls: list[str] = []
-    for entry in regions:
-        if not isinstance(entry, dict):
-            raise _Unusable("a region is not an object")
-        url = entry.get("url")
-        if url is None or url == "":
-            continue
-        if not isinstance(url, str):
-            raise _Unusable("a region's url is not a string")
-        urls.append(url)
-    return urls
