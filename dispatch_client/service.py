@@ -29,6 +29,7 @@ from ._generated.livekit import (
     ParticipantInfo,
     Room,
 )
+from ._transport.request import encoded
 from .fleet._bulk import DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, BulkPlan, DispatchResult, dispatch_many
 from .telemetry._about import about
 from .telemetry._names import AGENT_NAME, DISPATCH_ID, JOB_ID
@@ -52,7 +53,10 @@ class AgentDispatchService(ServiceBase):
     A ``session`` given stays the caller's; with ``None`` (or :meth:`open`) the service makes
     its own when first needed, with ``ssl``/``ca_file`` and ``trust_env`` (proxies from the
     environment), and :meth:`aclose` closes it. ``timeout`` bounds each call end to end,
-    retries included (each method takes its own too); ``token_ttl`` is the life of signed
+    retries included (each method takes its own too), and an attempt whose connection is not
+    open within ``connect_timeout`` (2 s; with failover, at most a third of the call's timeout)
+    ends as one that could not connect, which is tried again, elsewhere if there is an elsewhere;
+    ``token_ttl`` is the life of signed
     tokens; ``retry`` says what is tried again; answers over ``max_response_bytes`` are
     refused. For a host matching ``cloud_hosts`` (LiveKit Cloud: ``*.livekit.cloud``), a
     failed attempt that is tried again goes to the next region the server lists, unless
@@ -116,6 +120,7 @@ class AgentDispatchService(ServiceBase):
         if not isinstance(req, CreateAgentDispatchRequest):
             raise ValueError(f"req must be a CreateAgentDispatchRequest, got {type(req).__name__}")
         require_text("req.room", req.room)
+        encoded(req)  # every field checked before the first read: ValueError, nothing sent
         work = self._ensure(req, self._limit(timeout), frozenset())
         agent = {AGENT_NAME: req.agent_name}
         return await traced(self._transport.telemetry, "ensure_dispatch", req.room, agent, work, about)
@@ -131,6 +136,7 @@ class AgentDispatchService(ServiceBase):
             self.list_dispatch,
             self.create_dispatch,
             self.get_dispatch,
+            self.delete_dispatch,
             self._room_reads(),
             req,
             limit,

@@ -134,8 +134,9 @@ async def test_a_job_that_ends_keeps_its_running_snapshot(
     assert dispatch.state is not None
     job_id = dispatch.state.jobs[0].id
     agent_worker.wait_for_line("ended", job_id)
-    # The server sees the agent leave and ends the job as failed ...
-    deadline = time.monotonic() + 5
+    # The server sees the agent leave and ends the job as failed (at once when the agent's
+    # connection closes cleanly; on a loaded machine it can take until the signal times out) ...
+    deadline = time.monotonic() + 30
     ended = rf'job ended\t.*"jobID": "{job_id}", "status": "JS_FAILED", "error": "agent worker left the room"'
     while not re.search(ended, livekit.log()):
         assert time.monotonic() < deadline, f"no 'job ended' for {job_id} in the server's log"

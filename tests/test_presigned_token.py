@@ -3,11 +3,13 @@ cannot make the call; and kept out of every repr, log line and error like a sign
 
 from __future__ import annotations
 
+import base64
 import logging
 
 import aiohttp
 import jwt
 import pytest
+from fault_proxy import Fault, FaultProxy
 from livekit_server import RealServer, unique_room
 
 from dispatch_client import (
@@ -101,3 +103,44 @@ def test_token_and_secret_together_are_refused() -> None:
 
 def test_an_unreadable_token_is_sent_as_it_is() -> None:
     assert PresignedToken("opaque").token("any-room") == "opaque"
+
+
+def unsigned(claims: bytes) -> str:
+    """A token of these claims (as JSON text), with a signature no one checks here."""
+    payload = base64.urlsafe_b64encode(claims).rstrip(b"=").decode()
+    return f"eyJhbGciOiJIUzI1NiJ9.{payload}.c2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        b'{"video": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"video": {"roomAdmin": true, "room": "r"}, "exp": 1' + b"0" * 400 + b"}",
+        b'{"video": {"roomAdmin": true, "room": "r"}, "exp": 1e400}',
+        b'{"video": {"roomAdmin": true, "room": "r"}, "exp": NaN}',
+        b'{"video": {"roomAdmin": true, "room": "r"}, "exp": "soon"}',
+    ],
+)
+def test_claims_no_server_could_read_are_a_value_error_from_open(
+    monkeypatch: pytest.MonkeyPatch, claims: bytes
+) -> None:
+    token = unsigned(claims)
+    monkeypatch.setenv("LIVEKIT_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("LIVEKIT_TOKEN", token)
+    with pytest.raises(ValueError, match="LIVEKIT_TOKEN") as err:
+        AgentDispatchService.open()
+    assert token not in str(err.value)
+
+
+async def test_a_token_without_a_video_grant_is_refused_before_sending(
+    livekit: RealServer, session: aiohttp.ClientSession
+) -> None:
+    room = unique_room("presigned")
+    async with FaultProxy(livekit.url, lambda i, rpc: Fault.PASS) as proxy:
+        for video in (None, "room-admin", ["roomAdmin"]):
+            svc = AgentDispatchService(session, proxy.url, token=sign(livekit, room, video=video))
+            with pytest.raises(ValueError, match="no video grant"):
+                await svc.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room=room))
+            with pytest.raises(ValueError, match="no video grant"):
+                await svc.list_dispatch(room)
+    assert sum(proxy.by_rpc.values()) == 0

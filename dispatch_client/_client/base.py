@@ -27,16 +27,16 @@ from .._generated.livekit import (
     ListRoomsRequest,
     ListRoomsResponse,
 )
-from .._transport.call import Transport
+from .._transport.call import CONNECT_TIMEOUT, Transport
 from .._transport.regions import DEFAULT_HOSTS
 from .._transport.retry import RetryPolicy
 from .._transport.sources import node_list
 from ..errors import TwirpError, TwirpErrorCode
 from ..fleet._coordinator import Coordinator
 from ..telemetry._otel import Telemetry
-from .ensure import Turns
 from .session import OwnedSession, tls_context
 from .settings import Options, from_environment, regions_for, signer_for
+from .turns import Turns
 
 __all__ = [
     "DEFAULT_JOB_WAIT",
@@ -75,6 +75,7 @@ class ServiceBase:
         *,
         token: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float = CONNECT_TIMEOUT,
         token_ttl: float = DEFAULT_TTL,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         retry: RetryPolicy = DEFAULT_RETRY,
@@ -120,6 +121,7 @@ class ServiceBase:
             timeout=timeout,
             max_response_bytes=max_response_bytes,
             retry=retry,
+            connect_timeout=connect_timeout,
             regions=regions,
             nodes=self._nodes[1:],
             sleep=sleep,

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from .._generated.livekit import AgentDispatch, CreateAgentDispatchRequest, ParticipantInfo, Room
 from ..errors import TwirpError, TwirpErrorCode
-from ..fleet._coordinator import Coordinator, Lease
+from ..fleet._coordinator import Coordinator
 from .room_state import RoomReads, Store
+from .turns import Turns, release_when_done
 
 __all__ = ["CONFIRM_AFTER", "CONFIRM_READS", "Turns", "ensure_dispatch", "existing"]
 
@@ -24,70 +26,12 @@ __all__ = ["CONFIRM_AFTER", "CONFIRM_READS", "Turns", "ensure_dispatch", "existi
 # that started the same room elsewhere have placed it by then.
 CONFIRM_AFTER = 0.1
 CONFIRM_READS = 3
+logger = logging.getLogger("dispatch_client")
 
 ListCall = Callable[..., Awaitable[list[AgentDispatch]]]
 GetCall = Callable[..., Awaitable[AgentDispatch | None]]
+DeleteCall = Callable[..., Awaitable[AgentDispatch]]
 CreateCall = Callable[..., Coroutine[Any, Any, AgentDispatch]]
-Key = tuple[str, str, str]
-
-
-class Turn:
-    """A key's turn, taken; :meth:`release` (once) hands it to the next caller.
-
-    With a coordinator, the turn also holds the key's lease across processes, handed on first.
-    """
-
-    def __init__(self, turns: Turns, key: Key, lock: asyncio.Lock) -> None:
-        self._turns, self._key, self._lock, self._held = turns, key, lock, True
-        self.lease: Lease | None = None
-
-    def release(self) -> None:
-        if self._held:
-            self._held = False
-            if self.lease is not None:
-                self._turns.hand_on(self.lease)
-            self._lock.release()
-            self._turns.leave(self._key)
-
-
-class Turns:
-    """One asyncio lock per key while anyone holds or waits for it (no lock outlives its users)."""
-
-    def __init__(self) -> None:
-        self._locks: dict[Key, tuple[asyncio.Lock, int]] = {}
-        self._releases: set[asyncio.Task[None]] = set()
-
-    def hand_on(self, lease: Lease) -> None:
-        """Release ``lease`` in the background (its release never raises)."""
-        task = asyncio.get_running_loop().create_task(lease.release())
-        self._releases.add(task)
-        task.add_done_callback(self._releases.discard)
-
-    async def take(self, key: Key) -> Turn:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            await lock.acquire()
-        except BaseException:
-            self.leave(key)
-            raise
-        return Turn(self, key, lock)
-
-    def leave(self, key: Key) -> None:
-        lock, users = self._locks[key]
-        if users == 1:
-            del self._locks[key]
-        else:
-            self._locks[key] = (lock, users - 1)
-
-
-def _release_when_done(turn: Turn) -> Callable[[asyncio.Task[AgentDispatch]], None]:
-    def done(task: asyncio.Task[AgentDispatch]) -> None:
-        if not task.cancelled():
-            task.exception()  # looked at: its caller is gone, and the outcome is in the room
-        turn.release()
-
-    return done
 
 
 def existing(
@@ -122,6 +66,7 @@ async def ensure_dispatch(
     list_dispatch: ListCall,
     create_dispatch: CreateCall,
     get_dispatch: GetCall,
+    delete_dispatch: DeleteCall,
     rooms: RoomReads,
     req: CreateAgentDispatchRequest,
     timeout: float,
@@ -165,6 +110,7 @@ async def ensure_dispatch(
         record = await rooms.room(req.room, remaining())
         new_room = record is Store.ABSENT
         found, looked = None, new_room  # looked: whether the store's agents are known to be none
+        starts = new_room  # whether the create starts the room
         if not new_room:
             try:
                 found = existing(req, await list_dispatch(req.room, timeout=remaining()), passed_over)
@@ -179,7 +125,8 @@ async def ensure_dispatch(
                         raise _agent_there(
                             TwirpErrorCode.UNAVAILABLE, "has no node answering for it", req, agents
                         ) from e
-                looked = True  # the create starts the room, on another node if its own is down
+                # The create starts the room, on another node if its own is down.
+                looked = starts = True
         if found is not None:
             return found
         if not looked:
@@ -195,6 +142,8 @@ async def ensure_dispatch(
                 raise
             unknown = e
         else:
+            if starts and req.agent_name == "" and req.deployment == "":
+                made = await _the_default(made, list_dispatch, delete_dispatch, remaining)
             if new_room:
                 await _confirm(made, get_dispatch, remaining, sleep)
             return made
@@ -209,9 +158,46 @@ async def ensure_dispatch(
         return found
     finally:
         if task is not None and not task.done():
-            task.add_done_callback(_release_when_done(turn))
+            task.add_done_callback(release_when_done(turn))
         else:
             turn.release()
+
+
+async def _the_default(
+    made: AgentDispatch, list_dispatch: ListCall, delete_dispatch: DeleteCall, remaining: Callable[[], float]
+) -> AgentDispatch:
+    """The room's dispatch of agent name "" after ``made`` (one of "") started the room.
+
+    livekit-server adds its own dispatch of "" (no metadata, no deployment) to every room a
+    create starts, just before the create's own: that one, the oldest, is the room's dispatch
+    of "", which every later call returns, and ``made`` is deleted so that the room keeps one.
+    When the room cannot be read or ``made`` cannot be deleted, ``made`` is what is known.
+    """
+    try:
+        default = existing(
+            CreateAgentDispatchRequest(agent_name="", room=made.room),
+            await list_dispatch(made.room, timeout=remaining()),
+        )
+    except TwirpError as e:
+        logger.info(
+            "ensure_dispatch: room %r could not be read for its own dispatch of '' (%s)", made.room, e
+        )
+        return made
+    if default is None or default.id == made.id:
+        return made
+    try:
+        await delete_dispatch(made.id, made.room, timeout=remaining())
+    except TwirpError as e:
+        logger.warning(
+            "ensure_dispatch: room %r has its own dispatch %s of agent name '', and %s, made beside it, "
+            "could not be deleted (%s)",
+            made.room,
+            default.id,
+            made.id,
+            e,
+        )
+        return made
+    return default
 
 
 async def _confirm(

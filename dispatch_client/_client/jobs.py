@@ -17,13 +17,10 @@ from .._transport.retry import should_retry
 from ..errors import TwirpError, TwirpErrorCode, WaitOutcome
 from .room_state import RoomReads, Store
 
-__all__ = ["DEFAULT_GRACE", "POLL_FIRST", "POLL_LEAST", "POLL_MAX", "wait_for_job"]
+__all__ = ["DEFAULT_GRACE", "POLL_FIRST", "POLL_MAX", "wait_for_job"]
 
 POLL_FIRST = 0.1  # seconds (before jitter) to the second poll; each wait doubles, up to POLL_MAX
 POLL_MAX = 1.0
-# The least time a poll is started with, and at least twice the last poll's: one that could not
-# come back before the deadline is not started, and the wait ends on the answer it has.
-POLL_LEAST = 0.05
 # Seconds a room that stopped answering is waited for once its dispatch was seen: in a cluster
 # whose node went down, a room with an agent in it comes back 7-13 s later.
 DEFAULT_GRACE = 20.0
@@ -154,14 +151,19 @@ async def wait_for_job(
     seen = False  # whether any poll has answered
     failure: TwirpError | None = None  # the last poll's passing failure, while it is the latest news
     backoff = POLL_FIRST
-    took = 0.0  # how long the last poll that answered took
+    slowest = 0.0  # seconds the slowest poll that ended before the deadline took
     while True:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            break
         polled = loop.time()
+        remaining = deadline - polled
+        # A poll with less time left than one takes would bring no news.
+        if remaining <= 0 or (seen and remaining < slowest):
+            break
         try:
-            dispatch = await get(dispatch_id, room, timeout=remaining)
+            try:
+                dispatch = await get(dispatch_id, room, timeout=remaining)
+            finally:
+                if loop.time() < deadline:
+                    slowest = max(slowest, loop.time() - polled)
         except TwirpError as e:
             if e.room_not_running:
                 away_since = loop.time() if away_since is None else away_since
@@ -173,7 +175,11 @@ async def wait_for_job(
                     raise
                 # Its node may be down: the room comes back on another.
             elif e.code is TwirpErrorCode.DEADLINE_EXCEEDED and e.status is None:
-                failure = e  # the wait's own deadline ran out during the poll: no news came
+                # The wait's own deadline ran out during the poll. Given the time an answer
+                # takes, that is no news, and what the polls before it showed (or their last
+                # failure) is the outcome; given much more, the server has stopped answering.
+                if not seen or loop.time() - polled >= 2 * slowest:
+                    failure = e
                 break
             elif not (
                 e.code is TwirpErrorCode.DEADLINE_EXCEEDED or should_retry(e, read_only=True, repeatable=True)
@@ -186,7 +192,6 @@ async def wait_for_job(
             raise TwirpError(TwirpErrorCode.UNAUTHENTICATED, f"wait_for_job: {e}") from None
         else:
             failure, seen, away_since, stored = None, True, None, None
-            took = loop.time() - polled
             if dispatch is None:
                 if seen_dispatch is not None:
                     raise await _gone(list_dispatch, seen_dispatch, deadline, last_job)
@@ -216,8 +221,6 @@ async def wait_for_job(
         # Half the backoff plus a random part of the other half: polls of many waits spread out.
         wait = min(backoff * (0.5 + rand() / 2), deadline - loop.time())
         backoff = min(POLL_MAX, backoff * 2)
-        if failure is None and deadline - loop.time() - wait < max(2 * took, POLL_LEAST):
-            break  # the next poll would be cut off by the deadline: this answer is the last news
         if wait > 0:
             await sleep(wait)
     if failure is not None or not seen:

@@ -23,6 +23,7 @@ class Options(TypedDict, total=False):
     """The settings of a service that makes its own session (see ``AgentDispatchService``)."""
 
     timeout: float
+    connect_timeout: float
     token_ttl: float
     max_response_bytes: int
     retry: RetryPolicy

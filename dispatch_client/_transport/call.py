@@ -14,7 +14,6 @@ import aiohttp
 import betterproto2
 from yarl import URL
 
-from .. import codec as _codec
 from .._auth.signer import Signer
 from .._checks import require_positive_int, require_request_id, require_seconds
 from ..codec import container_limit
@@ -31,13 +30,14 @@ from .request import (
     REQUEST_ID_HEADER,
     SERVICE,
     base_url,
+    encoded,
     new_request_id,
     timeout_ms,
 )
 from .responses import decode_answer, error_from_response
 from .retry import NODE_LIVENESS, RetryPolicy, may_have_acted, retry_after, should_retry
 
-__all__ = ["METHODS", "REQUEST_ID_HEADER", "SERVICE", "Find", "Transport"]
+__all__ = ["CONNECT_TIMEOUT", "METHODS", "REQUEST_ID_HEADER", "SERVICE", "Find", "Transport"]
 
 M = TypeVar("M", bound=betterproto2.Message)
 # What a failed attempt made, found by the caller: (deadline on the loop's clock, request id) -> it or None.
@@ -49,6 +49,10 @@ _CALL: contextvars.ContextVar[Call | None] = contextvars.ContextVar("dispatch_cl
 READ_ONLY = frozenset({"ListDispatch", "ListRooms", "ListParticipants"})
 # Calls that start their room when it is not running.
 STARTS_ROOM = frozenset({"CreateDispatch"})
+# Seconds an attempt may take to open its connection (name, TCP, TLS); with somewhere else to
+# go (failover), at most a third of the call's timeout, so that a target dropping connection
+# attempts leaves time for the next.
+CONNECT_TIMEOUT = 2.0
 
 
 class Transport:
@@ -56,7 +60,9 @@ class Transport:
     by the callable given instead (which raises TwirpError when there can be none).
 
     ``sleep`` waits between attempts, ``rand`` (uniform in [0, 1)) spreads the waits and
-    ``clock`` (Unix seconds) reads ``Retry-After`` dates; all three are injectable.
+    ``clock`` (Unix seconds) reads ``Retry-After`` dates; all three are injectable. An
+    attempt whose connection is not open within ``connect_timeout`` (and a third of the
+    call's timeout, with failover) ends as a connection that could not be made.
     """
 
     def __init__(
@@ -68,6 +74,7 @@ class Transport:
         timeout: float,
         max_response_bytes: int,
         retry: RetryPolicy,
+        connect_timeout: float = CONNECT_TIMEOUT,
         regions: Regions | None = None,
         nodes: tuple[str, ...] = (),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -86,6 +93,7 @@ class Transport:
         self._base = base_url(url)
         self._signer = signer
         self._timeout = require_seconds("timeout", timeout)
+        self._connect_timeout = require_seconds("connect_timeout", connect_timeout)
         self._max_bytes = require_positive_int("max_response_bytes", max_response_bytes)
         self._max_containers = container_limit(self._max_bytes)
         self._retry = retry
@@ -165,10 +173,7 @@ class Transport:
         """
         timeout = self._timeout if timeout is None else require_seconds("timeout", timeout)
         request_id = new_request_id() if request_id is None else require_request_id(request_id)
-        try:
-            body = _codec.encode(request)
-        except (TypeError, ValueError) as e:  # orjson's JSONEncodeError is a TypeError
-            raise ValueError(f"cannot encode {type(request).__name__} as JSON: {e}") from e
+        body = encoded(request)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         read_only = method in READ_ONLY
@@ -333,13 +338,15 @@ class Transport:
         timeout: float,
     ) -> Reply:
         # Lets the server bound its own work to what the caller will still wait for.
-        headers["X-Twirp-Timeout-Ms"] = str(timeout_ms(deadline - asyncio.get_running_loop().time()))
+        now = asyncio.get_running_loop().time()
+        headers["X-Twirp-Timeout-Ms"] = str(timeout_ms(deadline - now))
         return await post(
             session,
             url,
             body,
             headers,
             deadline=deadline,
+            connect_by=now + min(self._connect_timeout, timeout / 3 if self._failover else timeout),
             max_bytes=self._max_bytes,
             method=method,
             timeout=timeout,

@@ -14,7 +14,8 @@ from collections.abc import Callable
 import aiohttp
 from yarl import URL
 
-from ..errors import TwirpError
+from ..errors import TwirpError, TwirpErrorCode
+from .body import NotConnected, never_sent
 from .regions import Regions
 from .sources import CloudRegions, NodeList, Source
 
@@ -26,9 +27,12 @@ _GATEWAY = frozenset({502, 503, 504})
 
 def unreachable(err: TwirpError) -> bool:
     """Whether the attempt reached no server through its target: no connection could be made
-    (refused, no route to the host, an unknown name; not a TLS failure, which is never tried
-    again), or an intermediary in front of it answered 502, 503 or 504."""
+    (refused, no route to the host, an unknown name, none open within the attempt's connect
+    bound; not a TLS failure, which is never tried again), or an intermediary in front of it
+    answered 502, 503 or 504."""
     cause = err.__cause__
+    if isinstance(cause, NotConnected):
+        return err.code is not TwirpErrorCode.DEADLINE_EXCEEDED  # the deadline: no verdict on the target
     if isinstance(cause, aiohttp.ClientConnectorError):
         return not isinstance(cause, aiohttp.ClientSSLError)
     return err.from_intermediary and err.status in _GATEWAY
@@ -73,12 +77,17 @@ class Route:
         It moves after an attempt that could not reach its target or got no whole answer from
         it; after any other failure only when the source's targets do not all answer alike
         (regions: yes; a cluster's nodes: no, the next attempt goes to the same node). True
-        when the target changed. May ask the source for its targets within ``remaining`` s.
+        when the target changed. May ask the source for its targets within ``remaining`` s,
+        unless the configured base, which would be asked, could not be connected to just now.
         """
         failover = self._failover
         if failover.source.same_answers and not (unreachable(err) or no_answer(err)):
             return False
-        targets = [failover.base, *await failover.source.targets(session, token, remaining)]
+        if self.target == failover.base and unreachable(err) and never_sent(err):
+            found = failover.source.known()  # the base could not be connected to just now
+        else:
+            found = await failover.source.targets(session, token, remaining)
+        targets = [failover.base, *found]
         others = [t for t in targets if t != self.target]
         if not others:
             return False

@@ -3,18 +3,24 @@
 The attempt is bounded by the call's deadline with ``asyncio.timeout_at``, not by aiohttp's
 timeouts: aiohttp's timer uncancels the task once per timer it enters, and with more than one
 per request a caller's cancel that lands just after the deadline fired was swallowed.
+
+Until its connection is open (name, TCP and TLS), the same scope ends the attempt sooner, at
+its connect bound: a host that drops connection attempts would otherwise hold the whole
+deadline. The body tells when aiohttp starts writing it; until then nothing was sent, and an
+attempt that ends before is known not to have reached any server (:class:`NotConnected`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-import io
 
 import aiohttp
 from yarl import URL
 
 from ..errors import TwirpError, TwirpErrorCode
+from .body import NotConnected, Started, body_of
 from .redact import without_credentials
 
 __all__ = ["Reply", "in_task", "post", "session_usable"]
@@ -62,28 +68,42 @@ async def post(
     headers: dict[str, str],
     *,
     deadline: float,
+    connect_by: float,
     max_bytes: int,
     method: str,
     timeout: float,
 ) -> Reply:
-    """POST ``body`` until ``deadline`` (the loop's clock); any answer is a Reply.
+    """POST ``body`` until ``deadline`` (the loop's clock), its connection open by
+    ``connect_by`` (at most ``deadline``); any answer is a Reply.
 
     Failures without a usable answer raise TwirpError: ``deadline_exceeded`` when the time
     ran out (``status=None``: the call got no answer in time), ``unavailable`` for a lost
-    or refused connection (``status`` set when the status line arrived and the body did
-    not), ``failed_precondition`` when the session was closed during the attempt,
+    or refused connection, or none open by ``connect_by`` (``status`` set when the status
+    line arrived and the body did not), ``failed_precondition`` when the session was closed
+    during the attempt,
     ``internal`` for a body over ``max_bytes``. A cancel of the calling task is raised as
     it is; a cancellation that nobody asked of the task (aiohttp cancels the calls waiting
     for a connection when its session closes) is one of the errors above. ``method`` and
-    the call's ``timeout`` are for messages.
+    the call's ``timeout`` are for messages. A failure before the connection was open has
+    a :class:`NotConnected` cause.
     """
     status: int | None = None
     task = in_task()
     cancels = task.cancelling()
+    connect_by = min(connect_by, deadline)
+    scope = asyncio.timeout_at(connect_by)
+    connected = False
+
+    def opened() -> None:
+        nonlocal connected
+        connected = True
+        if connect_by < deadline and not scope.expired():
+            with contextlib.suppress(RuntimeError):  # the attempt has ended meanwhile
+                scope.reschedule(deadline)
+
     # aiohttp writes a bytes body in one go and warns (ResourceWarning) above 1 MiB; a
-    # file-like body is streamed in chunks instead. A new one per attempt: it is consumed.
-    data: bytes | io.BytesIO = io.BytesIO(body) if len(body) > _STREAM_FROM_BYTES else body
-    scope = asyncio.timeout_at(deadline)
+    # file-like body is streamed in chunks instead. A new one per attempt.
+    data = body_of(body, Started(opened), stream=len(body) > _STREAM_FROM_BYTES)
     try:
         async with (
             scope,
@@ -108,6 +128,14 @@ async def post(
     except (TimeoutError, aiohttp.ClientError, OSError) as e:
         failure = _failed(e, session, method, timeout, status, expired=scope.expired())
         cause = without_credentials(e)
+    except ValueError as e:  # a URL aiohttp cannot send to (a host that cannot be encoded, ...)
+        failure = TwirpError(
+            TwirpErrorCode.UNAVAILABLE, f"{method}: aiohttp refused the request to {url.host!r}"
+        )
+        text = f"{type(e).__name__}: {e}"[:1000]
+        cause = NotConnected(text) if not connected else ValueError(text)
+    if not connected and scope.expired():
+        failure, cause = _not_connected(method, timeout, connect_by < deadline, url)
     # Raised outside the handler, so that the original error (which may hold the request's
     # headers) does not ride along as __context__ behind the cleaned cause.
     raise failure from cause
@@ -115,6 +143,17 @@ async def post(
 
 def _deadline_passed(method: str, timeout: float) -> TwirpError:
     return TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, f"{method}: no answer within {timeout:g} s")
+
+
+def _not_connected(method: str, timeout: float, bound: bool, url: URL) -> tuple[TwirpError, NotConnected]:
+    """The attempt's scope ended before its connection was open: at its connect bound
+    (``bound``), or at the call's deadline."""
+    where = f"{url.host}:{url.port}"
+    if bound:
+        what = f"{method}: cannot connect to {where}: no connection within the attempt's connect bound"
+        return TwirpError(TwirpErrorCode.UNAVAILABLE, what), NotConnected(what)
+    what = f"{method}: no connection to {where} within {timeout:g} s"
+    return TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, what), NotConnected(what)
 
 
 def _interrupted(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import fnmatch
+import logging
 import time
 from collections.abc import Callable
 
@@ -19,57 +20,43 @@ import aiohttp
 import orjson
 from yarl import URL
 
-__all__ = ["DEFAULT_HOSTS", "FETCH_TIMEOUT", "MAX_BODY_BYTES", "MAX_CACHE_SECONDS", "REGIONS_PATH", "Regions"]
+from .region_answer import (
+    MAX_CACHE_SECONDS,
+    Unusable,
+    cache_seconds,
+    host_port,
+    http_url,
+    region_urls,
+    well_formed,
+)
+
+__all__ = [
+    "DEFAULT_HOSTS",
+    "FETCH_TIMEOUT",
+    "MAX_BODY_BYTES",
+    "MAX_CACHE_SECONDS",
+    "REFETCH_AFTER",
+    "REGIONS_PATH",
+    "Regions",
+]
 
 DEFAULT_HOSTS = ("*.livekit.cloud",)
 REGIONS_PATH = "/settings/regions"
 FETCH_TIMEOUT = 2.0  # seconds: discovery must not eat the call's deadline
 MAX_BODY_BYTES = 64 * 1024
-MAX_CACHE_SECONDS = 24 * 3600  # a longer max-age is cut to this
-_HTTP_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+# Seconds before an origin is asked again after an answer that is not a region list (such as
+# livekit-server's 404), and before a list that may not be kept is fetched in the background again.
+REFETCH_AFTER = 60.0
+logger = logging.getLogger("dispatch_client")
 # What the network, the server or its answer can do to a fetch; our own bugs are not in here.
 # RuntimeError: a session closed meanwhile (the call itself reports that).
 _FETCH_FAILURES = (aiohttp.ClientError, OSError, TimeoutError, ValueError, RuntimeError)
-
-
-class _Unusable(ValueError):
-    """The answer is not a region list."""
 
 
 @dataclasses.dataclass(frozen=True)
 class _Cached:
     origins: tuple[str, ...]
     expires: float  # on the Regions clock
-
-
-def _http_url(url: str) -> URL | None:
-    """``url`` as an absolute http(s) URL with a host (ws -> http, wss -> https), else None."""
-    try:
-        parsed = URL(url)
-        scheme = _HTTP_SCHEMES.get(parsed.scheme.lower())
-        if scheme is None or not parsed.host or not parsed.is_absolute():
-            return None
-        parsed = parsed.with_scheme(scheme)
-    except (ValueError, TypeError):
-        return None
-    return parsed
-
-
-def _host_port(url: URL) -> str:
-    return f"{(url.host or '').lower()}:{url.port}"
-
-
-def _max_age(values: list[str]) -> float:
-    """Seconds the answer may be kept: its ``max-age``, 0 without one or with no-store/no-cache."""
-    age = 0.0
-    for directive in ",".join(values).split(","):
-        name, _, value = directive.strip().lower().partition("=")
-        if name in ("no-store", "no-cache"):
-            return 0.0
-        if name == "max-age":
-            value = value.strip().strip('"')
-            age = min(float(value), MAX_CACHE_SECONDS) if value.isdigit() and len(value) < 20 else 0.0
-    return age
 
 
 class Regions:
@@ -96,6 +83,8 @@ class Regions:
         self._patterns = tuple(h.lower() for h in hosts)
         self._clock = clock
         self._cache: dict[str, _Cached] = {}
+        self._refused: dict[str, float] = {}  # origin -> when it last answered with no region list
+        self._asked: dict[str, float] = {}  # origin -> when it last answered at all
 
     @property
     def hosts(self) -> tuple[str, ...]:
@@ -107,13 +96,26 @@ class Regions:
 
     def applies(self, base_url: str) -> bool:
         """Whether the host of ``base_url`` (http, https, ws or wss) matches one of the patterns."""
-        url = _http_url(base_url)
+        url = http_url(base_url)
         return url is not None and self._allowed(url)
 
     def known(self, base_url: str) -> bool:
         """Whether a region list fetched for ``base_url``'s origin is kept, fresh or stale."""
-        base = _http_url(base_url)
+        base = http_url(base_url)
         return base is not None and str(base.origin()).lower() in self._cache
+
+    def due(self, base_url: str) -> bool:
+        """Whether a fetch in the background for ``base_url``'s origin would be of use: no list is
+        kept for it, and it has not answered in the last :data:`REFETCH_AFTER` seconds."""
+        base = http_url(base_url)
+        if base is None:
+            return False
+        key = str(base.origin()).lower()
+        return key not in self._cache and not self._recent(self._asked, key)
+
+    def _recent(self, when: dict[str, float], key: str) -> bool:
+        since = when.get(key)
+        return since is not None and 0 <= self._clock() - since < REFETCH_AFTER
 
     async def origins(
         self, session: aiohttp.ClientSession, base_url: str, token: str, *, timeout: float
@@ -129,10 +131,11 @@ class Regions:
 
         Never raises for a failure of the fetch (connection, status other than 200, a body
         that is not a region list, the timeout): it returns the last list fetched for that
-        origin, however old, or ``[]``. A base whose host matches no pattern gets ``[]``
-        without a request. Cancellation propagates.
+        origin, however old, or ``[]``. An origin that answered with no region list is not
+        asked again for :data:`REFETCH_AFTER` seconds. A base whose host matches no pattern
+        gets ``[]`` without a request. Cancellation propagates.
         """
-        base = _http_url(base_url)
+        base = http_url(base_url)
         if base is None or not self._allowed(base):
             return []
         origin = base.origin()
@@ -141,7 +144,7 @@ class Regions:
         if cached is not None and self._clock() < cached.expires:
             return list(cached.origins)
         wait = min(float(timeout), FETCH_TIMEOUT)
-        if not wait > 0:  # no time left (or NaN)
+        if not wait > 0 or self._recent(self._refused, key):  # no time left (or NaN), or no list there
             return list(cached.origins) if cached is not None else []
         task = asyncio.current_task()
         cancels = task.cancelling() if task is not None else 0
@@ -154,8 +157,12 @@ class Regions:
             if task is None or task.cancelling() > cancels:
                 raise
             return list(cached.origins) if cached is not None else []
-        except _FETCH_FAILURES:
+        except _FETCH_FAILURES as e:
+            if isinstance(e, ValueError):  # an answer, not a region list
+                self._refused[key] = self._asked[key] = self._clock()
             return list(cached.origins) if cached is not None else []
+        self._refused.pop(key, None)
+        self._asked[key] = self._clock()
         usable = self._usable(base, found)
         if max_age > 0:
             self._cache[key] = _Cached(tuple(usable), self._clock() + max_age)
@@ -172,43 +179,28 @@ class Regions:
             allow_redirects=False,
         ) as resp:
             if resp.status != 200:
-                raise _Unusable(f"status {resp.status}")
+                raise Unusable(f"status {resp.status}")
             if resp.content_length is not None and resp.content_length > MAX_BODY_BYTES:
-                raise _Unusable("body too large")
+                raise Unusable("body too large")
             body = bytearray()
             async for chunk in resp.content.iter_chunked(16 * 1024):
                 body += chunk
                 if len(body) > MAX_BODY_BYTES:
-                    raise _Unusable("body too large")
-            max_age = _max_age(resp.headers.getall("Cache-Control", []))
-        return _region_urls(orjson.loads(bytes(body))), max_age
+                    raise Unusable("body too large")
+            max_age = cache_seconds(resp.headers.getall("Cache-Control", []))
+        return region_urls(orjson.loads(bytes(body))), max_age
 
     def _usable(self, base: URL, found: list[str]) -> list[str]:
-        seen = {_host_port(base)}
+        seen = {host_port(base)}
         usable: list[str] = []
         for text in found:
-            url = _http_url(text)
+            url = http_url(text)
+            if url is not None and not well_formed(str(url.origin())):
+                url = None
+                logger.info("region list of %s: skipped the malformed region URL %.200r", base.host, text)
             if url is None or not self._allowed(url) or (base.scheme == "https" and url.scheme != "https"):
                 continue
-            if _host_port(url) not in seen:
-                seen.add(_host_port(url))
+            if host_port(url) not in seen:
+                seen.add(host_port(url))
                 usable.append(str(url.origin()))
         return usable
-
-
-def _region_urls(document: object) -> list[str]:
-    """The ``url`` of each region of a ``/settings/regions`` answer; entries without one are skipped."""
-    regions = document.get("regions") if isinstance(document, dict) else None
-    if not isinstance(regions, list):
-        raise _Unusable("no regions list")
-    urls: list[str] = []
-    for entry in regions:
-        if not isinstance(entry, dict):
-            raise _Unusable("a region is not an object")
-        url = entry.get("url")
-        if url is None or url == "":
-            continue
-        if not isinstance(url, str):
-            raise _Unusable("a region's url is not a string")
-        urls.append(url)
-    return urls

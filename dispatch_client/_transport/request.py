@@ -9,7 +9,9 @@ import platform
 import urllib.parse
 
 import aiohttp
+import betterproto2
 
+from .. import codec as _codec
 from .._version import __version__
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "SERVICE",
     "USER_AGENT",
     "base_url",
+    "encoded",
     "new_request_id",
     "timeout_ms",
 ]
@@ -96,6 +99,15 @@ def _host_problem(host: str, port: int | None) -> str | None:
     if any(c.isspace() or not c.isprintable() or c in "%/\\" for c in host):
         return "has an invalid host name"
     return None
+
+
+def encoded(request: betterproto2.Message) -> bytes:
+    """``request`` as the JSON body of a call; ValueError for a field of the wrong type (or text
+    that cannot be written as UTF-8), before anything is sent."""
+    try:
+        return _codec.encode(request)
+    except (TypeError, ValueError) as e:  # orjson's JSONEncodeError is a TypeError
+        raise ValueError(f"cannot encode {type(request).__name__} as JSON: {e}") from e
 
 
 def timeout_ms(remaining: float) -> int:

@@ -10,6 +10,7 @@ import aiohttp
 
 from .._checks import require_positive_int
 from ..errors import TwirpError, TwirpErrorCode
+from .body import NotConnected, never_sent
 
 __all__ = ["NODE_LIVENESS", "RetryPolicy", "may_have_acted", "retry_after", "should_retry"]
 
@@ -79,7 +80,7 @@ def should_retry(err: TwirpError, *, read_only: bool, repeatable: bool) -> bool:
     cause = err.__cause__
     if isinstance(cause, aiohttp.ClientSSLError):
         return False  # a certificate or TLS setup problem does not go away on retry
-    if isinstance(cause, aiohttp.ClientConnectorError):
+    if isinstance(cause, (aiohttp.ClientConnectorError, NotConnected)):
         return True  # no connection: the request never left
     if isinstance(cause, (aiohttp.ClientConnectionError, OSError)) and err.status is None:
         return repeatable  # reset or closed before any answer: it may have been acted on
@@ -107,7 +108,8 @@ _SERVER_FAILURES = frozenset(
 def may_have_acted(err: TwirpError) -> bool:
     """True when the request of a failed attempt may have been carried out by the server.
 
-    False only when it surely was not: no connection was made, an intermediary refused it
+    False only when it surely was not: no connection was made (:func:`never_sent`: the
+    deadline too may end an attempt before its connection opened), an intermediary refused it
     with a 3xx or a 4xx other than 408, or the server refused it with a code that says it
     decided not to act (``invalid_argument``, ``unauthenticated``, ``not_found``, ...).
     Everything else may follow the server's work: a connection lost before or during the
@@ -115,8 +117,8 @@ def may_have_acted(err: TwirpError) -> bool:
     read, a proxy's 5xx or 408, and the server's own ``unavailable``, ``internal`` and the
     like (livekit-server's 503 for a create can come after the room has acted).
     """
-    if isinstance(err.__cause__, aiohttp.ClientConnectorError) or err.room_not_running:
-        return False  # refused, unreachable, TLS setup failed, or no server has the room
+    if never_sent(err) or err.room_not_running:
+        return False  # refused, unreachable, TLS setup failed, not open in time, or no server has the room
     if err.status is None or err.status == 200:
         return True
     if err.from_intermediary:

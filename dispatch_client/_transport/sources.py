@@ -88,7 +88,7 @@ class CloudRegions:
         return self._last
 
     def succeeded(self, session: aiohttp.ClientSession, token: str) -> None:
-        if self._regions.known(self._base) or not (self._warming is None or self._warming.done()):
+        if not self._regions.due(self._base) or not (self._warming is None or self._warming.done()):
             return
         self._warming = asyncio.get_running_loop().create_task(self._warm(session, token))
 
