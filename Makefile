@@ -42,7 +42,7 @@ check-generated: $(STAMP)
 
 # The API reference of the public modules, as HTML under docs/api/ (not committed); a warning fails it.
 # tests/test_docs.py checks the pages' links and that every public name has a docstring.
-DOC_MODULES := dispatch_client dispatch_client.sync dispatch_client.errors dispatch_client.testing \
+DOC_MODULES := dispatch_client dispatch_client.sync dispatch_client.errors dispatch_client.tokens dispatch_client.testing \
 	dispatch_client.testing.pytest_plugin
 
 docs: $(STAMP)

@@ -20,13 +20,13 @@ import asyncio
 import concurrent.futures
 import threading
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
 from . import service as _async
 from ._client.settings import Options, from_environment
-from ._generated.livekit import AgentDispatch, CreateAgentDispatchRequest, Job, JobStatus
+from ._generated.livekit import AgentDispatch, CreateAgentDispatchRequest, Job, JobStatus, RoomAgentDispatch
 from .errors import TwirpError, TwirpErrorCode
 
 __all__ = ["AgentDispatchService"]
@@ -214,3 +214,30 @@ class AgentDispatchService:
         """See :meth:`dispatch_client.AgentDispatchService.ensure_dispatch`."""
         svc = self._service()
         return self._runner.run(svc.ensure_dispatch(req, timeout=timeout))
+
+    def join_token(
+        self,
+        identity: str,
+        room: str,
+        *,
+        agents: Sequence[RoomAgentDispatch] = (),
+        name: str | None = None,
+        metadata: str | None = None,
+        attributes: Mapping[str, str] | None = None,
+        ttl: float = _async.DEFAULT_JOIN_TTL,
+        timeout: float | None = None,
+    ) -> str:
+        """See :meth:`dispatch_client.AgentDispatchService.join_token`."""
+        svc = self._service()
+        return self._runner.run(
+            svc.join_token(
+                identity,
+                room,
+                agents=agents,
+                name=name,
+                metadata=metadata,
+                attributes=attributes,
+                ttl=ttl,
+                timeout=timeout,
+            )
+        )

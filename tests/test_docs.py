@@ -15,7 +15,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # The modules whose names users import; the Makefile's DOC_MODULES builds the same pages.
-PUBLIC = ("dispatch_client", "dispatch_client.sync", "dispatch_client.errors", "dispatch_client.testing")
+PUBLIC = (
+    "dispatch_client",
+    "dispatch_client.sync",
+    "dispatch_client.errors",
+    "dispatch_client.tokens",
+    "dispatch_client.testing",
+)
 PAGES = (*PUBLIC, "dispatch_client.testing.pytest_plugin")
 # As in the Makefile's docs target.
 PDOC_OPTIONS = ("--docformat", "restructuredtext", "--template-directory", str(ROOT / "docs" / "pdoc"))
