@@ -235,7 +235,7 @@ class LocalDispatchServer:
             except TokenRejected as e:
                 response = _twirp.plain_response(401, str(e))
             except _twirp.BodyTooLarge:
-                response = _twirp.plain_response(413, f"request body larger than {self._max_body} bytes")
+                response = _twirp.plain_response(413, "request body too large")
                 response.force_close()  # the rest of the body is never read: the connection ends here
             except ConnectionResetError:
                 # The client went away mid-request (a body cut short): not the server's fault, and
