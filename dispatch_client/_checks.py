@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 __all__ = [
+    "MAX_DEPLOYMENT_BYTES",
     "MAX_SECONDS",
+    "deployment_problem",
     "require_credential",
     "require_positive_int",
     "require_request_id",
@@ -13,6 +15,8 @@ __all__ = [
     "require_text",
 ]
 
+# livekit-server's limit on a deployment name, in bytes.
+MAX_DEPLOYMENT_BYTES = 64
 # About 31.7 years: longer than any call or token needs to last.
 MAX_SECONDS = 1e9
 
@@ -68,3 +72,17 @@ def require_request_id(value: object) -> str:
     if len(value) > 256 or not all("!" <= c <= "~" for c in value):
         raise ValueError(f"request_id must be at most 256 visible ASCII characters, got {value!r}")
     return value
+
+
+def deployment_problem(deployment: str) -> str | None:
+    """What livekit-server refuses in a deployment name (its bytes, not its characters), or None:
+    over MAX_DEPLOYMENT_BYTES, a ``_``, or a byte up to 0x20 or 0x7f."""
+    data = deployment.encode()
+    if len(data) > MAX_DEPLOYMENT_BYTES:
+        return f"is longer than {MAX_DEPLOYMENT_BYTES} bytes"
+    for position, byte in enumerate(data):
+        if byte == ord("_"):
+            return "contains the reserved character '_'"
+        if byte <= 0x20 or byte == 0x7F:
+            return f"contains whitespace or a control byte at position {position}"
+    return None

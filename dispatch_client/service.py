@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from ._auth.signer import TokenSigner
 from ._checks import require_seconds, require_text
 from ._client.base import (
     DEFAULT_JOB_WAIT,
@@ -15,6 +16,7 @@ from ._client.base import (
 )
 from ._client.ensure import ensure_dispatch
 from ._client.jobs import DEFAULT_GRACE, wait_for_job
+from ._client.join import join_token
 from ._client.recovery import made, still_there
 from ._client.room_state import RoomReads
 from ._client.rooms import list_participants, list_rooms
@@ -28,16 +30,19 @@ from ._generated.livekit import (
     ListAgentDispatchResponse,
     ParticipantInfo,
     Room,
+    RoomAgentDispatch,
 )
 from ._transport.request import encoded
 from .fleet._bulk import DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, BulkPlan, DispatchResult, dispatch_many
 from .telemetry._about import about
 from .telemetry._names import AGENT_NAME, DISPATCH_ID, JOB_ID
 from .telemetry._otel import dispatch_latency, traced
+from .tokens import DEFAULT_JOIN_TTL
 
 __all__ = [
     "DEFAULT_GRACE",
     "DEFAULT_JOB_WAIT",
+    "DEFAULT_JOIN_TTL",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
@@ -185,6 +190,46 @@ class AgentDispatchService(ServiceBase):
             clock=asyncio.get_running_loop().time,
             on_result=on_result,
         )
+
+    async def join_token(
+        self,
+        identity: str,
+        room: str,
+        *,
+        agents: Sequence[RoomAgentDispatch] = (),
+        name: str | None = None,
+        metadata: str | None = None,
+        attributes: Mapping[str, str] | None = None,
+        ttl: float = DEFAULT_JOIN_TTL,
+        timeout: float | None = None,
+    ) -> str:
+        """A join token (:func:`dispatch_client.tokens.participant_token`, this service's key and
+        secret) whose ``agents`` come whether or not ``room`` is already running.
+
+        A running room ignores a token's agents, so when the room store has the room (or cannot
+        be read) each agent is made sure of first, by :meth:`ensure_dispatch`'s rules, and the
+        token is returned once they are (docs/tokens.md). ``timeout``: the whole call. A service
+        given a pre-signed ``token`` cannot sign one: ValueError.
+        """
+        if not isinstance(self._signer, TokenSigner):
+            raise ValueError(
+                "join_token signs with the API key and secret; this service has a pre-signed token"
+            )
+        token = self._signer.participant_token(
+            identity=identity,
+            room=room,
+            agents=agents,
+            name=name,
+            metadata=metadata,
+            attributes=attributes,
+            ttl=ttl,
+        )
+        limit = self._transport.timeout if timeout is None else require_seconds("timeout", timeout)
+
+        async def ensure(req: CreateAgentDispatchRequest, left: float) -> AgentDispatch:
+            return await self.ensure_dispatch(req, timeout=left)
+
+        return await join_token(token, room, list(agents), self._room_reads(), ensure, limit)
 
     async def wait_for_job(
         self,

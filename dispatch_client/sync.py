@@ -29,7 +29,7 @@ import functools
 import os
 import threading
 import weakref
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
@@ -37,7 +37,7 @@ from . import service as _async
 from ._checks import require_seconds
 from ._client.loop_thread import MARGIN, LoopThread
 from ._client.settings import Options, from_environment
-from ._generated.livekit import AgentDispatch, CreateAgentDispatchRequest, Job, JobStatus
+from ._generated.livekit import AgentDispatch, CreateAgentDispatchRequest, Job, JobStatus, RoomAgentDispatch
 from ._sync_supervisor import EventStream, Supervisor
 from .errors import TwirpError, TwirpErrorCode
 from .fleet._bulk import DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DispatchResult
@@ -248,4 +248,32 @@ class AgentDispatchService:
             timeout,
             acts=True,
             bounded=False,
+        )
+
+    def join_token(
+        self,
+        identity: str,
+        room: str,
+        *,
+        agents: Sequence[RoomAgentDispatch] = (),
+        name: str | None = None,
+        metadata: str | None = None,
+        attributes: Mapping[str, str] | None = None,
+        ttl: float = _async.DEFAULT_JOIN_TTL,
+        timeout: float | None = None,
+    ) -> str:
+        """See :meth:`dispatch_client.AgentDispatchService.join_token`."""
+        return self._call(
+            lambda s: s.join_token(
+                identity,
+                room,
+                agents=agents,
+                name=name,
+                metadata=metadata,
+                attributes=attributes,
+                ttl=ttl,
+                timeout=timeout,
+            ),
+            timeout,
+            acts=True,
         )

@@ -21,6 +21,7 @@ PUBLIC = (
     "dispatch_client.errors",
     "dispatch_client.fleet",
     "dispatch_client.telemetry",
+    "dispatch_client.tokens",
     "dispatch_client.testing",
 )
 PAGES = (*PUBLIC, "dispatch_client.testing.pytest_plugin")

@@ -87,7 +87,7 @@ INTERMEDIARY = [
     (401, TwirpErrorCode.UNAUTHENTICATED),
     (403, TwirpErrorCode.PERMISSION_DENIED),
     (404, TwirpErrorCode.BAD_ROUTE),
-    (413, TwirpErrorCode.UNKNOWN),
+    (413, TwirpErrorCode.RESOURCE_EXHAUSTED),  # beyond the spec: livekit-server's body limit
     (418, TwirpErrorCode.UNKNOWN),
     (429, TwirpErrorCode.RESOURCE_EXHAUSTED),
     (500, TwirpErrorCode.UNKNOWN),

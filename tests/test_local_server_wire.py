@@ -19,6 +19,7 @@ from local_helpers import KEY, SECRET, SERVICE_URL, post, token
 from yarl import URL
 
 from dispatch_client import CreateAgentDispatchRequest, TwirpError, TwirpErrorCode
+from dispatch_client._transport.retry import should_retry
 from dispatch_client.testing import MAX_BODY_BYTES, LocalDispatchServer
 
 TWIRP_ERRORS = {c["name"]: c for c in json.loads((FIXTURES / "twirp_errors.json").read_text())}
@@ -209,7 +210,7 @@ async def test_declared_body_over_10_mib_is_refused_before_reading(limited: Loca
     status, headers, body = await _raw_exchange(local.url, head, [])  # no body sent at all
     assert status == 413
     assert b"text/plain" in headers
-    assert b"larger than" in body
+    assert b"request body too large" in body
 
 
 async def test_streamed_body_over_10_mib_is_refused(limited: LocalDispatchServer) -> None:
@@ -219,7 +220,7 @@ async def test_streamed_body_over_10_mib_is_refused(limited: LocalDispatchServer
     status, headers, body = await _raw_exchange(
         local.url, _head(local, "Transfer-Encoding: chunked\r\n"), chunks
     )
-    assert (status, b"text/plain" in headers, b"larger than" in body) == (413, True, True)
+    assert (status, b"text/plain" in headers, b"request body too large" in body) == (413, True, True)
 
 
 async def test_body_of_exactly_10_mib_is_read(
@@ -233,18 +234,22 @@ async def test_body_of_exactly_10_mib_is_read(
     assert (answer.status, answer.json()["msg"]) == (400, "twirp error unknown: metadata size exceeds limits")
 
 
-async def test_client_sees_the_413_as_a_non_twirp_error(limited: LocalDispatchServer) -> None:
+async def test_client_sees_the_413_as_resource_exhausted(limited: LocalDispatchServer) -> None:
+    # The stand-in set to imitate v1.13.6 and later: a plain-text 413 for a body over 10 MiB.
     local = limited
     async with local.connect(timeout=30) as client:
         with pytest.raises(TwirpError) as err:
             await client.create_dispatch(
                 CreateAgentDispatchRequest(agent_name="a", room="r", metadata="m" * MAX_BODY_BYTES)
             )
-        assert (err.value.code, err.value.status, err.value.from_intermediary) == (
-            TwirpErrorCode.UNKNOWN,
+        assert (err.value.code, err.value.status, err.value.from_intermediary, err.value.outcome_unknown) == (
+            TwirpErrorCode.RESOURCE_EXHAUSTED,
             413,
             True,
+            False,  # refused before it was read: surely not done
         )
+        assert "over 10 MiB" in err.value.message
+        assert not should_retry(err.value, read_only=True, repeatable=True)
         assert await client.create_dispatch(CreateAgentDispatchRequest(agent_name="a", room="r"))
 
 

@@ -29,3 +29,30 @@ def test_the_pinned_server_is_what_the_tests_run() -> None:
     assert DEFAULT_BINARY.is_file()
     version = subprocess.run([str(DEFAULT_BINARY), "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.strip() == f"livekit-server version {VERSION.removeprefix('v')}"
+
+
+def test_a_release_with_pion_forks_fails_in_one_line(tmp_path: Path) -> None:
+    # What Go answers for v1.13.6 to v1.13.11 (tried once for v1.13.11: the replace directives), faked.
+    go = tmp_path / "go"
+    go.write_text(
+        "#!/bin/sh\necho 'go: github.com/livekit/livekit-server/cmd/server@v1.13.11:' >&2\n"
+        "echo '\tThe go.mod file for the module providing named packages contains one or' >&2\n"
+        "echo '\tmore replace directives. It must not contain directives that would cause' >&2\nexit 1\n"
+    )
+    go.chmod(0o755)
+    version = "v1.13.11-faked"
+    result = subprocess.run(
+        ["make", "--no-print-directory", "livekit-server", f"LIVEKIT_VERSION={version}", f"GO={go}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    ours = [line for line in result.stderr.splitlines() if not line.startswith("make: ***")]
+    assert ours == [
+        f"make: livekit-server {version} cannot be built here: its go.mod replaces pion modules with"
+        " LiveKit's forks, which go install refuses and the Go module proxy answers with 403 (the tests"
+        " use v1.13.5; docs/newer-servers.md)"
+    ]
+    assert not (ROOT / ".cache" / "livekit-server" / version).exists()

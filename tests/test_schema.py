@@ -1,8 +1,13 @@
 """proto/ says what LiveKit's published protocol says, field for field.
 
 proto/ is compiled with grpcio-tools into a descriptor set and compared with the
-descriptors shipped in livekit-protocol, over everything AgentDispatchService reaches and the
-messages of the two RoomService reads the client makes (ListRooms, ListParticipants).
+descriptors shipped in livekit-protocol, over everything AgentDispatchService reaches, the
+messages of the two RoomService reads the client makes (ListRooms, ListParticipants) and the
+room configuration of a join token (RoomConfiguration, with RoomAgentDispatch).
+
+livekit-protocol 1.1.29 (the Python package) predates the fields of LiveKit's protocol
+v1.54.1 (the Go module, 2026-11) listed in NEWER: those were read from that version's
+protobufs/*.proto, and are checked here as facts (name, number, type) on top of the rest.
 """
 
 from __future__ import annotations
@@ -24,6 +29,36 @@ SERVICE = "livekit.AgentDispatchService"
 ENUM_SCOPES = {"livekit.Encryption", "livekit.ClientInfo"}
 # The RoomService reads' messages (the service itself is not declared).
 ROOM_READS = ("ListRoomsRequest", "ListRoomsResponse", "ListParticipantsRequest", "ListParticipantsResponse")
+# Roots beside the service: what a join token's roomConfig claim holds.
+TOKEN_ROOTS = ("RoomConfiguration",)
+# Upstream fields deliberately not declared: RoomConfiguration.egress would bring in the whole
+# egress schema, which a join token of this client never carries (a decoder ignores it).
+OMITTED = {"livekit.RoomConfiguration": {"egress"}}
+_T = descriptor_pb2.FieldDescriptorProto
+# Fields of livekit/protocol v1.54.1 that livekit-protocol 1.1.29 lacks: (number, type, type name).
+NEWER: dict[str, dict[str, tuple[int, descriptor_pb2.FieldDescriptorProto.Type.ValueType, str]]] = {
+    "livekit.CreateAgentDispatchRequest": {"thread_id": (7, _T.TYPE_STRING, "")},
+    "livekit.RoomAgentDispatch": {"thread_id": (6, _T.TYPE_STRING, "")},
+    "livekit.AgentDispatch": {"thread_id": (9, _T.TYPE_STRING, "")},
+    "livekit.AgentDispatchState": {"trigger": (4, _T.TYPE_ENUM, ".livekit.AgentDispatchTrigger")},
+    "livekit.Job": {"created_at": (14, _T.TYPE_INT64, ""), "thread_id": (15, _T.TYPE_STRING, "")},
+    "livekit.JobState": {
+        "accepted_at": (10, _T.TYPE_INT64, ""),
+        "assigned_at": (11, _T.TYPE_INT64, ""),
+        "attempts": (12, _T.TYPE_UINT32, ""),
+        "first_started_at": (13, _T.TYPE_INT64, ""),
+        "agent_failed_attempts_ns": (14, _T.TYPE_INT64, ""),
+        "workers_asked": (15, _T.TYPE_UINT32, ""),
+    },
+}
+NEWER_ENUMS = {
+    "livekit.AgentDispatchTrigger": [
+        ("ADT_UNSPECIFIED", 0),
+        ("ADT_JOIN", 1),
+        ("ADT_ROOM_API", 2),
+        ("ADT_DISPATCH_API", 3),
+    ]
+}
 
 
 def upstream_closure() -> tuple[ServiceDescriptor, dict[str, Descriptor], dict[str, EnumDescriptor]]:
@@ -36,6 +71,8 @@ def upstream_closure() -> tuple[ServiceDescriptor, dict[str, Descriptor], dict[s
             return
         messages[m.full_name] = m
         for f in m.fields:
+            if f.name in OMITTED.get(m.full_name, ()):
+                continue
             if f.message_type is not None:
                 walk(f.message_type)
             if f.enum_type is not None:
@@ -44,7 +81,7 @@ def upstream_closure() -> tuple[ServiceDescriptor, dict[str, Descriptor], dict[s
     for method in service.methods:
         walk(method.input_type)
         walk(method.output_type)
-    for name in ROOM_READS:
+    for name in ROOM_READS + TOKEN_ROOTS:
         walk(room.DESCRIPTOR.message_types_by_name[name])
     return service, messages, enums
 
@@ -108,7 +145,10 @@ def proto_of(d: Any, kind: Any) -> Any:
 
 def test_closure_size() -> None:
     _, messages, enums = upstream_closure()
-    assert (len(messages), len(enums)) == (28, 19)
+    assert (len(messages), len(enums)) == (
+        32,
+        19,
+    )  # and AgentDispatchTrigger, newer than livekit-protocol 1.1.29
 
 
 def test_service_matches(ours: descriptor_pb2.FileDescriptorSet) -> None:
@@ -131,7 +171,20 @@ def test_messages_match_field_for_field(ours: descriptor_pb2.FileDescriptorSet) 
             f.json_name = ""  # protoc fills json_name only on request; compare the rest
         for f in mine.field:
             f.json_name = ""
-        assert field_facts(mine) == field_facts(theirs), name
+        newer = NEWER.get(name, {})
+        expected = {k: v for k, v in field_facts(theirs).items() if k not in OMITTED.get(name, ())}
+        found = field_facts(mine)
+        for field, (number, kind, type_name) in newer.items():
+            assert found.pop(field, None) == (
+                number,
+                _T.Type.Name(kind),
+                "LABEL_OPTIONAL",
+                type_name,
+                None,
+                False,
+                None,
+            )
+        assert found == expected, name
         assert [o.name for o in mine.oneof_decl] == [o.name for o in theirs.oneof_decl], name
         assert mine.options.map_entry == theirs.options.map_entry, name
     for scope in ENUM_SCOPES:
@@ -141,7 +194,9 @@ def test_messages_match_field_for_field(ours: descriptor_pb2.FileDescriptorSet) 
 def test_enums_match_value_for_value(ours: descriptor_pb2.FileDescriptorSet) -> None:
     _, _, upstream = upstream_closure()
     _, enums, _ = flatten(ours)
-    assert set(enums) == set(upstream)
+    assert set(enums) == set(upstream) | set(NEWER_ENUMS)
+    for name, values in NEWER_ENUMS.items():
+        assert [(v.name, v.number) for v in enums[name].value] == values, name
     for name, desc in upstream.items():
         mine = [(v.name, v.number) for v in enums[name].value]
         assert mine == [(v.name, v.number) for v in desc.values], name

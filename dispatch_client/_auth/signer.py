@@ -6,11 +6,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, Unpack
 
 import jwt
 
 from .._checks import require_credential, require_seconds
+from ..tokens import JoinOptions, participant_token
 
 __all__ = ["Signer", "TokenSigner"]
 
@@ -78,6 +79,11 @@ class TokenSigner:
             while len(self._cache) > _MAX_CACHED_ROOMS:
                 self._cache.popitem(last=False)
         return token
+
+    def participant_token(self, **kwargs: Unpack[JoinOptions]) -> str:
+        """A join token (:func:`dispatch_client.tokens.participant_token`) with this key and secret,
+        at this signer's clock."""
+        return participant_token(self._key, self._secret, clock=self._clock, **kwargs)
 
     def __repr__(self) -> str:
         return f"TokenSigner(api_key={self._key!r}, ttl={self._ttl})"

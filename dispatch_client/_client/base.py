@@ -97,6 +97,7 @@ class ServiceBase:
         if regions is None and len(self._nodes) > 1:
             raise ValueError("several node URLs were given with failover=False: give one, or allow failover")
         signer = signer_for(api_key, api_secret, token, ttl=token_ttl, clock=clock)
+        self._signer = signer
         self._sleep, self._rand, self._turns = sleep, rand, Turns()
         if coordinator is not None and not callable(getattr(coordinator, "acquire", None)):
             raise ValueError(f"coordinator must be a dispatch_client.fleet.Coordinator, got {coordinator!r}")

@@ -15,6 +15,7 @@ from .._checks import require_seconds, require_text
 from .._generated.livekit import AgentDispatch, Job, JobStatus, Room
 from .._transport.retry import should_retry
 from ..errors import TwirpError, TwirpErrorCode, WaitOutcome
+from .job_facts import described
 from .room_state import RoomReads, Store
 
 __all__ = ["DEFAULT_GRACE", "POLL_FIRST", "POLL_MAX", "wait_for_job"]
@@ -215,7 +216,7 @@ async def wait_for_job(
                     raise _ended(
                         WaitOutcome.JOB_FAILED,
                         TwirpErrorCode.ABORTED,
-                        f"job {last_job.id} of dispatch {dispatch_id} {why}",
+                        f"job {last_job.id} of dispatch {dispatch_id} {why}{described(last_job)}",
                         last_job,
                     )
         # Half the backoff plus a random part of the other half: polls of many waits spread out.
@@ -240,6 +241,7 @@ async def wait_for_job(
     raise _ended(
         WaitOutcome.JOB_PENDING,
         TwirpErrorCode.DEADLINE_EXCEEDED,
-        f"job {last_job.id} of dispatch {dispatch_id} still {_status(last_job).name} after {timeout:g} s",
+        f"job {last_job.id} of dispatch {dispatch_id} still {_status(last_job).name} after {timeout:g} s"
+        f"{described(last_job)}",
         last_job,
     )

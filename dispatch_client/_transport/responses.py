@@ -24,6 +24,9 @@ def _code_for_intermediary(status: int) -> TwirpErrorCode:
         401: TwirpErrorCode.UNAUTHENTICATED,
         403: TwirpErrorCode.PERMISSION_DENIED,
         404: TwirpErrorCode.BAD_ROUTE,
+        # Not in the Twirp spec's table (which gives "unknown"): livekit-server from v1.13.6
+        # answers a body over 10 MiB with a plain-text 413. Never retried (see retry.py).
+        413: TwirpErrorCode.RESOURCE_EXHAUSTED,
         429: TwirpErrorCode.RESOURCE_EXHAUSTED,
         502: TwirpErrorCode.UNAVAILABLE,
         503: TwirpErrorCode.UNAVAILABLE,
@@ -108,6 +111,11 @@ def error_from_response(
         if status == 401:
             # livekit-server's own token check answers in plain text, not as Twirp.
             message = f"the server did not accept the token: check the API key and secret ({first_line})"
+        elif status == 413:
+            message = (
+                f"the request body is larger than the server accepts ({first_line}); livekit-server"
+                " v1.13.6 and later refuse bodies over 10 MiB (HTTP 413)"
+            )
         else:
             message = f"HTTP {status} from a non-Twirp responder: {first_line}"
     return TwirpError(_code_for_intermediary(status), message, meta=meta, status=status)

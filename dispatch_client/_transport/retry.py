@@ -68,15 +68,15 @@ def should_retry(err: TwirpError, *, read_only: bool, repeatable: bool) -> bool:
     ``repeatable`` says that a second arrival of the same call cannot act twice: a read, or
     a create, whose every attempt carries the call's one request id for a server that
     deduplicates on it. Retried for every call: a connection that could not be made at all,
-    and the refusals 503 (``unavailable``) and 429 (``resource_exhausted``), which mean that
-    nothing was done. Retried only when repeatable: a connection closed before any answer,
+    and the refusals 503 (``unavailable``) and 429 (``resource_exhausted``, but not a 413's), which
+    mean that nothing was done. Retried only when repeatable: a connection closed before any answer,
     and a proxy's 502 or 504, after which the server may have acted (a delete that did its
     work would otherwise come back as ``not_found``). Retried only for reads: an answer lost
     midway or one that is not HTTP. Never retried: the call's timeout, TLS and certificate
     failures, and every other answer (``internal``, other 4xx, ...).
     """
-    if err.code is TwirpErrorCode.DEADLINE_EXCEEDED or err.room_not_running:
-        return False
+    if err.code is TwirpErrorCode.DEADLINE_EXCEEDED or err.room_not_running or err.status == 413:
+        return False  # a 413 (a body too large) is a resource_exhausted that no retry cures
     cause = err.__cause__
     if isinstance(cause, aiohttp.ClientSSLError):
         return False  # a certificate or TLS setup problem does not go away on retry

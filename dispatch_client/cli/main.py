@@ -1,4 +1,4 @@
-"""The ``dispatch-client`` command: the four dispatch calls, a local server and a demo.
+"""The ``dispatch-client`` command: the four dispatch calls, join tokens, a local server and a demo.
 
 Exit status: 0 on success, 1 when the server (or the network) reports a failure,
 2 for a usage error. Expected failures print one line on stderr, never a traceback.
@@ -20,6 +20,7 @@ from . import output as out
 from .bulk import create_many, read_rooms
 from .common import call, connection_options, json_option, settings
 from .local import demo, serve
+from .token import token
 
 __all__ = ["main"]
 
@@ -248,3 +249,4 @@ def delete(
 
 main.add_command(serve)
 main.add_command(demo)
+main.add_command(token)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import betterproto2
 
 from .. import codec as _codec
+from .._client.job_facts import job_facts
 from .._generated.livekit import AgentDispatch, Job, JobRestartPolicy
 
 __all__ = [
@@ -88,6 +89,7 @@ def job_details(job: Job) -> str:
         ("participant", _printable(state.participant_identity if state else "") or "-"),
         ("started", format_time(state.started_at if state else 0)),
         ("error", _printable(state.error if state else "") or "-"),
+        *job_facts(job),  # what a newer server also sends: reason, attempts, their times
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

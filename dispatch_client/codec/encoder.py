@@ -17,7 +17,7 @@ import orjson
 
 from .plan import INT64_TYPES, INT_RANGES, Field, plan_of
 
-__all__ = ["encode"]
+__all__ = ["LeaveOut", "encode"]
 
 Conv = Callable[[Any], Any]
 
@@ -141,17 +141,22 @@ def _field_encoder(f: Field, message: Conv) -> Conv:
     return _repeated_encoder(enc) if f.repeated else enc
 
 
+# Fields a writer leaves out: (message class name, attribute) pairs, as a schema older than
+# this one has no such fields (the stand-in writes as livekit-server v1.13.5 does).
+LeaveOut = frozenset[tuple[str, str]]
+_NOTHING: LeaveOut = frozenset()
+
+
 class _ClassEncoder:
     __slots__ = ("fields", "full_fields")
 
-    def __init__(self, cls: type[betterproto2.Message]) -> None:
-        fields = plan_of(cls).fields
+    def __init__(self, cls: type[betterproto2.Message], leave_out: LeaveOut = _NOTHING) -> None:
+        fields = [f for f in plan_of(cls).fields if (cls.__name__, f.attr) not in leave_out]
         # attribute, proto name, encoder, has presence
         self.fields = [(f.attr, f.key, _field_encoder(f, _message), f.has_presence) for f in fields]
         # attribute, proto name, encoder writing nested messages in full, null when unset
-        self.full_fields = [
-            (f.attr, f.key, _field_encoder(f, _full_message), f.null_when_unset) for f in fields
-        ]
+        full = _full_message if not leave_out else _full_message_without(leave_out)
+        self.full_fields = [(f.attr, f.key, _field_encoder(f, full), f.null_when_unset) for f in fields]
 
     def encode(self, msg: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -175,18 +180,18 @@ class _ClassEncoder:
         return out
 
 
-_ENCODERS: dict[type[betterproto2.Message], _ClassEncoder] = {}
+_ENCODERS: dict[tuple[type[betterproto2.Message], LeaveOut], _ClassEncoder] = {}
 _LOCK = threading.Lock()
 
 
-def _class_encoder(cls: type[betterproto2.Message]) -> _ClassEncoder:
-    found = _ENCODERS.get(cls)
+def _class_encoder(cls: type[betterproto2.Message], leave_out: LeaveOut = _NOTHING) -> _ClassEncoder:
+    found = _ENCODERS.get((cls, leave_out))
     if found is not None:
         return found
     with _LOCK:
-        found = _ENCODERS.get(cls)
+        found = _ENCODERS.get((cls, leave_out))
         if found is None:
-            found = _ENCODERS[cls] = _ClassEncoder(cls)
+            found = _ENCODERS[cls, leave_out] = _ClassEncoder(cls, leave_out)
         return found
 
 
@@ -198,13 +203,25 @@ def _full_message(msg: betterproto2.Message) -> dict[str, Any]:
     return _class_encoder(type(msg)).encode_full(msg)
 
 
-def encode(msg: betterproto2.Message, *, emit_unpopulated: bool = False) -> bytes:
+def _full_message_without(leave_out: LeaveOut) -> Conv:
+    def full(msg: betterproto2.Message) -> dict[str, Any]:
+        return _class_encoder(type(msg), leave_out).encode_full(msg)
+
+    return full
+
+
+def encode(
+    msg: betterproto2.Message, *, emit_unpopulated: bool = False, leave_out: LeaveOut = _NOTHING
+) -> bytes:
     """``msg`` as proto3 JSON bytes with proto field names, in declaration order.
 
     Fields at their default are left out, as a Twirp client sends them; with
     ``emit_unpopulated`` every field is written, as livekit-server answers (protojson's
-    ``EmitUnpopulated``): defaults as values, unset messages as ``null``.
+    ``EmitUnpopulated``): defaults as values, unset messages as ``null``, but for the fields
+    ``leave_out`` names (class name, attribute), as a server of an older schema writes.
     """
     if emit_unpopulated:
+        if leave_out:
+            return orjson.dumps(_class_encoder(type(msg), leave_out).encode_full(msg))
         return orjson.dumps(_full_message(msg))
     return orjson.dumps(_message(msg))

@@ -21,6 +21,7 @@ from ..errors import TwirpError, TwirpErrorCode
 from ..service import DEFAULT_RETRY, DEFAULT_TIMEOUT, AgentDispatchService
 from . import _routes, _twirp
 from ._api import TwirpMethods
+from ._join import join_request
 from ._listening import Listening, base_url, listen, non_negative
 from ._state import DEFAULT_EMPTY_TIMEOUT, DispatchStore
 from ._tokens import TokenRejected, TokenVerifier
@@ -135,6 +136,28 @@ class LocalDispatchServer:
         """End ``room`` now, as its empty timeout would (its dispatches go with it); whether it ran."""
         return self._store.close_room(room)
 
+    def join(self, token: str) -> list[AgentDispatch]:
+        """A participant joins with ``token``, as a client SDK's connect would; the room's
+        dispatches after the join.
+
+        A join that starts the room dispatches the token's ``roomConfig.agents`` (and then no
+        default dispatch); a room that is already running ignores them, as livekit-server
+        v1.13.5 to v1.13.11 do. The participant stays (keeping the room running) until
+        :meth:`leave`. A token the server would refuse raises ValueError with its reason.
+        """
+        try:
+            request = join_request(self._tokens, token)
+        except TokenRejected as e:
+            raise ValueError(f"the server refuses the join: {e}") from None
+        joined = self._store.join(request)
+        if joined is None:
+            raise ValueError(f"the server refuses the join: no node answers for room {request.room!r}")
+        return joined
+
+    def leave(self, room: str, identity: str) -> bool:
+        """The participant ``identity`` leaves ``room``; whether it was in it."""
+        return self._store.leave(room, identity)
+
     def add_worker(
         self, agent_name: str, *, delay: float = 0.0, answer: WorkerAnswer | str = WorkerAnswer.ACCEPT
     ) -> SimulatedWorker:
@@ -219,7 +242,7 @@ class LocalDispatchServer:
             except TokenRejected as e:
                 response = _twirp.plain_response(401, str(e))
             except _twirp.BodyTooLarge:
-                response = _twirp.plain_response(413, f"request body larger than {self._max_body} bytes")
+                response = _twirp.plain_response(413, "request body too large")
                 response.force_close()  # the rest of the body is never read: the connection ends here
             except ConnectionResetError:
                 # The client went away mid-request (a body cut short): not the server's fault, and

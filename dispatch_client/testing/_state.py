@@ -20,8 +20,10 @@ from .._generated.livekit import (
     CreateAgentDispatchRequest,
     ParticipantInfo,
     Room,
+    RoomConfiguration,
 )
 from ..errors import TwirpErrorCode
+from ._join import JoinRequest, participant_of, startable
 from ._limits import check_create, room_error
 from ._nodes import NODE_LIVENESS, NodeTable
 from ._rooms import RoomRecord
@@ -162,7 +164,9 @@ class DispatchStore:
             self._returning.discard(name)
         # else no node to go to: they try again on the next look
 
-    def _start(self, name: str, at: int | None = None) -> RoomRecord | None:
+    def _start(
+        self, name: str, at: int | None = None, config: RoomConfiguration | None = None
+    ) -> RoomRecord | None:
         """Start ``name`` on a node, or None when the node it is on does not answer (killed, and
         still counted alive). A room the store still holds keeps its sid and its agents."""
         node = self.nodes.node_of(name)
@@ -176,8 +180,43 @@ class DispatchStore:
             room = self._rooms[name] = RoomRecord.new(name, now, self._rng, self._empty_timeout)
         else:
             self.workers.forget(room.restart(now))
-        self._add(room, AgentDispatch(room=name), now)
+        chosen = startable(config)
+        if chosen is None:
+            self._add(room, AgentDispatch(room=name), now)
+        for agent in [config.agents[i] for i in chosen or []] if config is not None else []:
+            made = AgentDispatch(
+                agent_name=agent.agent_name,
+                room=name,
+                metadata=agent.metadata,
+                restart_policy=agent.restart_policy,
+                deployment=agent.deployment,
+                attributes=dict(agent.attributes),
+            )
+            self._add(room, made, now)
         return room
+
+    def join(self, request: JoinRequest) -> list[AgentDispatch] | None:
+        """A participant joins: a room no node runs is started with the token's configuration
+        (its agents dispatched); a running one ignores it. The room's dispatches after the join,
+        or None when the room's node does not answer (killed, still counted alive)."""
+        self._tick()
+        room = self._live(request.room) or self._start(request.room, config=request.config)
+        if room is None:
+            return None
+        now = self._clock()
+        room.participants[request.identity] = participant_of(request, new_id("PA_", self._rng), now)
+        room.left_at = None
+        return [copy.deepcopy(d) for d in room.dispatches.values()]
+
+    def leave(self, room: str, identity: str) -> bool:
+        """``identity`` leaves ``room`` (then the departure timeout runs if nobody is left)."""
+        self._tick()
+        found = self._rooms.get(room)
+        if found is None or found.participants.pop(identity, None) is None:
+            return False
+        if not found.participants:
+            found.left_at = self._clock()
+        return True
 
     def _joined(self, dispatch: AgentDispatch, participant: ParticipantInfo) -> None:
         room = self._rooms.get(dispatch.room)

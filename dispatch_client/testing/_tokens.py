@@ -130,6 +130,11 @@ class TokenVerifier:
         return self._verify(token)
 
     def _verify(self, token: str) -> Grant | None:
+        found = video_grant(self.claims(token))
+        return None if found is None else Grant(room_admin=found[0], room=found[1], room_list=found[2])
+
+    def claims(self, token: str) -> dict[str, object]:
+        """The claims of ``token`` once it is verified; TokenRejected with the server's text if not."""
         try:
             parsed = _parse(token)
         except (ValueError, UnicodeError, RecursionError):
@@ -142,8 +147,7 @@ class TokenVerifier:
         why = self._failure(parsed, secret)
         if why is not None:
             raise TokenRejected(f"invalid token: {token}, error: {why}")
-        found = video_grant(parsed.claims)
-        return None if found is None else Grant(room_admin=found[0], room=found[1], room_list=found[2])
+        return parsed.claims
 
     def _failure(self, parsed: _Parsed, secret: bytes) -> str | None:
         """golang-jwt's error text for a token that fails the full check, else None."""

@@ -189,8 +189,31 @@ def decode_request(cls: type[M], body: bytes, encoding: Encoding) -> M:
         raise TwirpError(TwirpErrorCode.MALFORMED, f"the {what} request could not be decoded") from e
 
 
+# Fields of the newer schema (livekit/protocol v1.54.1) that v1.13.5's does not have: it never writes them.
+NEWER_THAN_V1_13_5 = frozenset(
+    {
+        ("AgentDispatch", "thread_id"),
+        ("AgentDispatchState", "trigger"),
+        ("Job", "created_at"),
+        ("Job", "thread_id"),
+        *(
+            ("JobState", attr)
+            for attr in (
+                "accepted_at",
+                "assigned_at",
+                "attempts",
+                "first_started_at",
+                "agent_failed_attempts_ns",
+                "workers_asked",
+            )
+        ),
+    }
+)
+
+
 def response(msg: betterproto2.Message, encoding: Encoding) -> web.Response:
-    """A 200 with ``msg`` in the request's encoding; JSON with every field, as livekit-server writes."""
+    """A 200 with ``msg`` in the request's encoding; JSON with every field v1.13.5 has, as it writes."""
     if encoding == PROTOBUF:
         return web.Response(body=bytes(msg), content_type="application/protobuf")
-    return web.Response(body=_codec.encode(msg, emit_unpopulated=True), content_type="application/json")
+    body = _codec.encode(msg, emit_unpopulated=True, leave_out=NEWER_THAN_V1_13_5)
+    return web.Response(body=body, content_type="application/json")

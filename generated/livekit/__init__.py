@@ -6,6 +6,7 @@
 __all__ = (
     "AgentDispatch",
     "AgentDispatchState",
+    "AgentDispatchTrigger",
     "AudioTrackFeature",
     "BackupCodecPolicy",
     "ClientInfo",
@@ -41,6 +42,8 @@ __all__ = (
     "ParticipantInfoState",
     "ParticipantPermission",
     "Room",
+    "RoomAgentDispatch",
+    "RoomConfiguration",
     "SimulcastCodecInfo",
     "TimedVersion",
     "TrackInfo",
@@ -59,6 +62,25 @@ from ..message_pool import default_message_pool
 
 _COMPILER_VERSION = "0.10.1"
 betterproto2.check_compiler_version(_COMPILER_VERSION)
+
+
+class AgentDispatchTrigger(betterproto2.Enum):
+    ADT_UNSPECIFIED = 0
+
+    ADT_JOIN = 1
+    """
+    A participant's join started the room, and the room's configuration named the agent.
+    """
+
+    ADT_ROOM_API = 2
+    """
+    RoomService.CreateRoom started the room with the agent in its configuration.
+    """
+
+    ADT_DISPATCH_API = 3
+    """
+    AgentDispatchService.CreateDispatch.
+    """
 
 
 class AudioTrackFeature(betterproto2.Enum):
@@ -375,6 +397,8 @@ class AgentDispatch(betterproto2.Message):
         map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
     )
 
+    thread_id: "str" = betterproto2.field(9, betterproto2.TYPE_STRING)
+
 
 default_message_pool.register_message("livekit", "AgentDispatch", AgentDispatch)
 
@@ -394,6 +418,13 @@ class AgentDispatchState(betterproto2.Message):
     deleted_at: "int" = betterproto2.field(3, betterproto2.TYPE_INT64)
     """
     Unix time in nanoseconds; 0 while the dispatch is live.
+    """
+
+    trigger: "AgentDispatchTrigger" = betterproto2.field(
+        4, betterproto2.TYPE_ENUM, default_factory=lambda: AgentDispatchTrigger(0)
+    )
+    """
+    What made the dispatch (servers before livekit-protocol 1.54 send none: ADT_UNSPECIFIED).
     """
 
 
@@ -445,6 +476,11 @@ class CreateAgentDispatchRequest(betterproto2.Message):
         betterproto2.TYPE_MAP,
         map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
     )
+
+    thread_id: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+    """
+    The agent thread (an AT_ id) the job's call keeps; empty for none. Newer than livekit-protocol 1.1.29.
+    """
 
 
 default_message_pool.register_message("livekit", "CreateAgentDispatchRequest", CreateAgentDispatchRequest)
@@ -590,6 +626,13 @@ class Job(betterproto2.Message):
 
     enable_redaction: "bool" = betterproto2.field(13, betterproto2.TYPE_BOOL)
 
+    created_at: "int" = betterproto2.field(14, betterproto2.TYPE_INT64)
+    """
+    Unix nanoseconds: when the server made the job.
+    """
+
+    thread_id: "str" = betterproto2.field(15, betterproto2.TYPE_STRING)
+
 
 default_message_pool.register_message("livekit", "Job", Job)
 
@@ -618,6 +661,37 @@ class JobState(betterproto2.Message):
     reason: "JobStateReason" = betterproto2.field(
         9, betterproto2.TYPE_ENUM, default_factory=lambda: JobStateReason(0)
     )
+
+    accepted_at: "int" = betterproto2.field(10, betterproto2.TYPE_INT64)
+    """
+    Newer than livekit-protocol 1.1.29; 0 from servers that do not send them.
+    Unix nanoseconds: the worker's accept of this attempt reached the server.
+    """
+
+    assigned_at: "int" = betterproto2.field(11, betterproto2.TYPE_INT64)
+    """
+    Unix nanoseconds: the server sent this attempt to a worker.
+    """
+
+    attempts: "int" = betterproto2.field(12, betterproto2.TYPE_UINT32)
+    """
+    Attempts sent to a worker so far, this one included.
+    """
+
+    first_started_at: "int" = betterproto2.field(13, betterproto2.TYPE_INT64)
+    """
+    Unix nanoseconds: started_at of the first attempt.
+    """
+
+    agent_failed_attempts_ns: "int" = betterproto2.field(14, betterproto2.TYPE_INT64)
+    """
+    Nanoseconds spent in attempts whose agent code failed before it joined.
+    """
+
+    workers_asked: "int" = betterproto2.field(15, betterproto2.TYPE_UINT32)
+    """
+    Workers asked to take this attempt, the one that took it included.
+    """
 
 
 default_message_pool.register_message("livekit", "JobState", JobState)
@@ -807,6 +881,77 @@ class Room(betterproto2.Message):
 
 
 default_message_pool.register_message("livekit", "Room", Room)
+
+
+@dataclass(eq=False, repr=False)
+class RoomAgentDispatch(betterproto2.Message):
+    """
+    One agent a room sends for when it starts (RoomConfiguration.agents, as in a join token's
+    roomConfig claim).
+    """
+
+    agent_name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    metadata: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    restart_policy: "JobRestartPolicy" = betterproto2.field(
+        3, betterproto2.TYPE_ENUM, default_factory=lambda: JobRestartPolicy(0)
+    )
+
+    deployment: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+
+    attributes: "dict[str, str]" = betterproto2.field(
+        5,
+        betterproto2.TYPE_MAP,
+        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
+    )
+
+    thread_id: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("livekit", "RoomAgentDispatch", RoomAgentDispatch)
+
+
+@dataclass(eq=False, repr=False)
+class RoomConfiguration(betterproto2.Message):
+    """
+    What a room is started with: a join token's roomConfig claim, or a preset of the server.
+    Field 5 (egress, RoomEgress and the egress schema behind it) is deliberately not declared:
+    the client never sends or reads it, and a decoder ignores it as an unknown field.
+    """
+
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    empty_timeout: "int" = betterproto2.field(2, betterproto2.TYPE_UINT32)
+    """
+    Seconds the room stays open while nobody joined, and after the last one left.
+    """
+
+    departure_timeout: "int" = betterproto2.field(3, betterproto2.TYPE_UINT32)
+
+    max_participants: "int" = betterproto2.field(4, betterproto2.TYPE_UINT32)
+
+    metadata: "str" = betterproto2.field(11, betterproto2.TYPE_STRING)
+
+    min_playout_delay: "int" = betterproto2.field(7, betterproto2.TYPE_UINT32)
+
+    max_playout_delay: "int" = betterproto2.field(8, betterproto2.TYPE_UINT32)
+
+    sync_streams: "bool" = betterproto2.field(9, betterproto2.TYPE_BOOL)
+
+    agents: "list[RoomAgentDispatch]" = betterproto2.field(10, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    The agents the room sends for when it starts (only then: see docs/tokens.md).
+    """
+
+    tags: "dict[str, str]" = betterproto2.field(
+        12,
+        betterproto2.TYPE_MAP,
+        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
+    )
+
+
+default_message_pool.register_message("livekit", "RoomConfiguration", RoomConfiguration)
 
 
 @dataclass(eq=False, repr=False)
