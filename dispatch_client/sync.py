@@ -17,79 +17,24 @@ at once: it would block that loop (use the async client there).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import threading
+import os
 import weakref
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from ssl import SSLContext
 from types import TracebackType
-from typing import Any, TypeVar, Unpack
 
 from . import service as _async
-from ._client.settings import Options, from_environment
+from ._auth.signer import DEFAULT_TTL
+from ._client.loop_thread import LoopThread
+from ._client.settings import from_environment
 from ._generated.livekit import AgentDispatch, CreateAgentDispatchRequest, Job, JobStatus
+from ._transport.regions import DEFAULT_HOSTS
+from ._transport.retry import RetryPolicy
 from .errors import TwirpError, TwirpErrorCode
 from .fleet._bulk import DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DispatchResult
+from .fleet._coordinator import Coordinator
 
 __all__ = ["AgentDispatchService"]
-
-T = TypeVar("T")
-
-
-class _Loop:
-    """An event loop running in a daemon thread, and the async service that lives on it."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="dispatch-client", daemon=True)
-        self.thread.start()
-        self.service: _async.AgentDispatchService | None = None
-        self.closed = False
-        self.lock = threading.Lock()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        # Checked and scheduled under the lock that close() takes: a call either runs before the
-        # shutdown (which cancels it) or is refused, never left on a stopped loop.
-        with self.lock:
-            if self.closed:
-                coro.close()
-                raise TwirpError(TwirpErrorCode.FAILED_PRECONDITION, "the client is closed")
-            future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return future.result()
-        except concurrent.futures.CancelledError:
-            # Only close() cancels a call on this loop.
-            raise TwirpError(
-                TwirpErrorCode.FAILED_PRECONDITION, "the client was closed during the call"
-            ) from None
-        except BaseException:
-            future.cancel()  # interrupted while waiting (KeyboardInterrupt): stop the call too
-            raise
-
-    async def _shutdown(self) -> None:
-        calls = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for call in calls:
-            call.cancel()
-        await asyncio.gather(*calls, return_exceptions=True)
-        if self.service is not None:
-            await self.service.aclose()
-            # A coordinator's connections on this loop end with it (the coordinator stays usable).
-            closing = getattr(self.service._coordinator, "aclose", None)
-            if closing is not None:
-                await closing()
-
-    def stop(self) -> None:
-        """Cancel the calls in flight, close the session, stop the loop and join its thread."""
-        with self.lock:
-            if self.closed:
-                return
-            self.closed = True
-        if threading.current_thread() is self.thread:  # from the loop itself: it cannot wait for itself
-            self.loop.create_task(self._shutdown()).add_done_callback(lambda _: self.loop.stop())
-            return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
-        self.loop.close()
 
 
 class AgentDispatchService:
@@ -97,7 +42,7 @@ class AgentDispatchService:
 
     Arguments left out come from ``LIVEKIT_URL``, and ``LIVEKIT_TOKEN`` or else
     ``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET`` (ValueError naming the variable when
-    missing); the options are those of :meth:`dispatch_client.AgentDispatchService.open`.
+    missing), as for :meth:`dispatch_client.AgentDispatchService.open`.
     """
 
     def __init__(
@@ -107,19 +52,64 @@ class AgentDispatchService:
         api_secret: str | None = None,
         *,
         token: str | None = None,
-        **options: Unpack[Options],
+        timeout: float = _async.DEFAULT_TIMEOUT,
+        token_ttl: float = DEFAULT_TTL,
+        max_response_bytes: int = _async.DEFAULT_MAX_RESPONSE_BYTES,
+        retry: RetryPolicy = _async.DEFAULT_RETRY,
+        ssl: SSLContext | bool | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
+        trust_env: bool = False,
+        failover: bool = True,
+        cloud_hosts: tuple[str, ...] = DEFAULT_HOSTS,
+        urls: Sequence[str] = (),
+        coordinator: Coordinator | None = None,
     ) -> None:
-        url, api_key, api_secret, token = from_environment(
-            url, api_key, api_secret, token, urls=options.get("urls", ())
-        )
-        runner = _Loop()
+        """A client with its own thread and session; :meth:`close` ends both.
+
+        :param url: the server (default ``LIVEKIT_URL``): ``https://``, ``http://``, ``wss://``
+            or ``ws://``, a path prefix kept; several, separated by commas, are a cluster's nodes.
+        :param api_key: signs the calls' tokens, with ``api_secret`` (default ``LIVEKIT_API_KEY``).
+        :param api_secret: signs the calls' tokens (default ``LIVEKIT_API_SECRET``).
+        :param token: a token signed elsewhere, sent as it is (default ``LIVEKIT_TOKEN``).
+        :param timeout: seconds a call may take end to end, retries included (each method
+            takes its own ``timeout`` too).
+        :param token_ttl: seconds a signed token lives.
+        :param max_response_bytes: answers larger than this are refused (``internal``).
+        :param retry: what is tried again, how often and how patiently.
+        :param ssl: an ``ssl.SSLContext``, ``False`` for no certificate checks (with a warning),
+            or ``None`` for the system's CAs.
+        :param ca_file: a PEM bundle of the CAs to trust instead of the system's.
+        :param trust_env: proxies (``HTTPS_PROXY``, ...) and ``.netrc`` from the environment.
+        :param failover: for a host matching ``cloud_hosts``, an attempt that is tried again
+            goes to the next region the server lists; ``False``: only ever ``url``.
+        :param cloud_hosts: the host patterns that are LiveKit Cloud.
+        :param urls: more nodes of a cluster, tried when one cannot be reached (docs/failover.md).
+        :param coordinator: a :class:`dispatch_client.fleet.Coordinator` that
+            :meth:`ensure_dispatch` takes turns through (docs/fleets.md); not closed here.
+        """
+        url, api_key, api_secret, token = from_environment(url, api_key, api_secret, token, urls=urls)
+        runner = LoopThread()
         self._runner = runner
         # Closed when collected or at exit, if close() was never called.
         self._finalizer = weakref.finalize(self, runner.stop)
 
         async def start() -> None:
             runner.service = _async.AgentDispatchService.open(
-                url, api_key, api_secret, token=token, **options
+                url,
+                api_key,
+                api_secret,
+                token=token,
+                timeout=timeout,
+                token_ttl=token_ttl,
+                max_response_bytes=max_response_bytes,
+                retry=retry,
+                ssl=ssl,
+                ca_file=ca_file,
+                trust_env=trust_env,
+                failover=failover,
+                cloud_hosts=cloud_hosts,
+                urls=urls,
+                coordinator=coordinator,
             )
 
         try:
