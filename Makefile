@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test run lint typecheck check-generated docs pytest generate bench venv clean livekit-server
+.PHONY: test run lint typecheck check-generated docs pytest generate bench venv clean livekit-server chromium
 
 # The real livekit-server the end-to-end and differential tests run: a pinned release built from
 # the Go module proxy into a project-local cache, reused when present. Newer releases (v1.13.6 on)
@@ -41,17 +41,36 @@ check-generated: $(STAMP)
 	$(BIN)/python tools/generate.py --check
 
 # The API reference of the public modules, as HTML under docs/api/ (not committed); a warning fails it.
-# tests/test_docs.py checks the pages' links and that every public name has a docstring.
+# The first page is the package's (the client, connect, the errors), then the blocking client, the
+# stand-in, the fleet and the generated messages on their own page, in this order.
+# tests/test_docs.py checks the pages' links, that every public name has a docstring and that no
+# page shows a private name; tests/test_docs_browser.py looks at the first page in headless Chromium.
 DOC_MODULES := dispatch_client dispatch_client.sync dispatch_client.errors dispatch_client.testing \
-	dispatch_client.testing.pytest_plugin
+	dispatch_client.testing.pytest_plugin dispatch_client.fleet dispatch_client.messages
 
 docs: $(STAMP)
+	@echo "docs: building the API reference of $(words $(DOC_MODULES)) modules into docs/api/"
 	rm -rf docs/api
-	$(BIN)/python -W error -m pdoc --docformat restructuredtext --template-directory docs/pdoc \
-		--output-directory docs/api $(DOC_MODULES)
+	$(BIN)/python -W error tools/api_reference.py --output-directory docs/api $(DOC_MODULES)
 
-pytest: $(STAMP) $(LIVEKIT_SERVER)
+pytest: $(STAMP) $(LIVEKIT_SERVER) chromium
 	$(BIN)/pytest
+
+# Headless Chromium, in which tests/test_docs_browser.py looks at the API reference: the one on
+# PATH (or CHROMIUM=...), else Debian's chromium package, installed here (needs root, as in CI).
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser || command -v google-chrome)
+export CHROMIUM
+
+chromium:
+	@if [ -n "$(CHROMIUM)" ]; then \
+		echo "chromium: $(CHROMIUM)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "chromium: installing Debian's chromium package for the browser test (about a minute)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "make: chromium not found: install it (Debian: apt-get install chromium) or set CHROMIUM=/path/to/chromium" >&2; \
+		exit 1; \
+	fi
 
 livekit-server: $(LIVEKIT_SERVER)
 

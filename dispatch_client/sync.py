@@ -66,8 +66,9 @@ class AgentDispatchService:
     ) -> None:
         """A client with its own thread and session; :meth:`close` ends both.
 
-        :param url: the server (default ``LIVEKIT_URL``): ``https://``, ``http://``, ``wss://``
-            or ``ws://``, a path prefix kept; several, separated by commas, are a cluster's nodes.
+        :param url: the server's URL (default ``LIVEKIT_URL``), a path prefix kept;
+            ``https://``, ``http://``, ``wss://`` or ``ws://``; several, separated by commas,
+            are a cluster's nodes.
         :param api_key: signs the calls' tokens, with ``api_secret`` (default ``LIVEKIT_API_KEY``).
         :param api_secret: signs the calls' tokens (default ``LIVEKIT_API_SECRET``).
         :param token: a token signed elsewhere, sent as it is (default ``LIVEKIT_TOKEN``).
@@ -84,7 +85,7 @@ class AgentDispatchService:
             goes to the next region the server lists; ``False``: only ever ``url``.
         :param cloud_hosts: the host patterns that are LiveKit Cloud.
         :param urls: more nodes of a cluster, tried when one cannot be reached (docs/failover.md).
-        :param coordinator: a :class:`dispatch_client.fleet.Coordinator` that
+        :param coordinator: a ``dispatch_client.fleet.Coordinator`` that
             :meth:`ensure_dispatch` takes turns through (docs/fleets.md); not closed here.
         """
         url, api_key, api_secret, token = from_environment(url, api_key, api_secret, token, urls=urls)

@@ -93,8 +93,9 @@ class ServiceBase:
         for what is left out; this constructor does not.
 
         :param session: an ``aiohttp.ClientSession`` of yours, or ``None``.
-        :param url: the server: ``https://``, ``http://``, ``wss://`` or ``ws://``, a path
-            prefix kept; several, separated by commas, are the nodes of a cluster.
+        :param url: the server's URL, a path prefix kept;
+            ``https://``, ``http://``, ``wss://`` or ``ws://``; several, separated by commas,
+            are a cluster's nodes.
         :param api_key: signs the calls' tokens, with ``api_secret``.
         :param api_secret: signs the calls' tokens, with ``api_key``.
         :param token: a token signed elsewhere, sent as it is (instead of a key and secret).
@@ -111,7 +112,7 @@ class ServiceBase:
             goes to the next region the server lists; ``False``: only ever ``url``.
         :param cloud_hosts: the host patterns that are LiveKit Cloud.
         :param urls: more nodes of a cluster, tried when one cannot be reached (docs/failover.md).
-        :param coordinator: a :class:`dispatch_client.fleet.Coordinator` (such as
+        :param coordinator: a ``dispatch_client.fleet.Coordinator`` (such as
             :class:`dispatch_client.fleet.RedisCoordinator`) that :meth:`ensure_dispatch` takes
             turns through with every process sharing it; the service does not close it.
         :param clock: the time, in Unix seconds (injectable for tests, as ``sleep`` and ``rand``).
@@ -183,8 +184,9 @@ class ServiceBase:
         else ``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET`` (credentials passed as arguments
         win over all of these); ValueError names what is missing.
 
-        :param url: the server (default ``LIVEKIT_URL``): ``https://``, ``http://``, ``wss://``
-            or ``ws://``, a path prefix kept; several, separated by commas, are a cluster's nodes.
+        :param url: the server's URL (default ``LIVEKIT_URL``), a path prefix kept;
+            ``https://``, ``http://``, ``wss://`` or ``ws://``; several, separated by commas,
+            are a cluster's nodes.
         :param api_key: signs the calls' tokens, with ``api_secret`` (default ``LIVEKIT_API_KEY``).
         :param api_secret: signs the calls' tokens (default ``LIVEKIT_API_SECRET``).
         :param token: a token signed elsewhere, sent as it is (default ``LIVEKIT_TOKEN``).
@@ -201,7 +203,7 @@ class ServiceBase:
             goes to the next region the server lists; ``False``: only ever ``url``.
         :param cloud_hosts: the host patterns that are LiveKit Cloud.
         :param urls: more nodes of a cluster, tried when one cannot be reached (docs/failover.md).
-        :param coordinator: a :class:`dispatch_client.fleet.Coordinator` that
+        :param coordinator: a ``dispatch_client.fleet.Coordinator`` that
             :meth:`ensure_dispatch` takes turns through (docs/fleets.md); not closed here.
         """
         url, api_key, api_secret, token = from_environment(url, api_key, api_secret, token, urls=urls)

@@ -42,8 +42,9 @@ async def connect(
     ``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET``; a value missing from both raises ValueError
     naming the variable.
 
-    :param url: the server (default ``LIVEKIT_URL``): ``https://``, ``http://``, ``wss://``
-        or ``ws://``, a path prefix kept; several, separated by commas, are a cluster's nodes.
+    :param url: the server's URL (default ``LIVEKIT_URL``), a path prefix kept;
+        ``https://``, ``http://``, ``wss://`` or ``ws://``; several, separated by commas,
+        are a cluster's nodes.
     :param api_key: signs the calls' tokens, with ``api_secret`` (default ``LIVEKIT_API_KEY``).
     :param api_secret: signs the calls' tokens (default ``LIVEKIT_API_SECRET``).
     :param token: a token signed elsewhere, sent as it is (default ``LIVEKIT_TOKEN``).
@@ -60,7 +61,7 @@ async def connect(
         to the next region the server lists; ``False``: only ever ``url``.
     :param cloud_hosts: the host patterns that are LiveKit Cloud.
     :param urls: more nodes of a cluster, tried when one cannot be reached (docs/failover.md).
-    :param coordinator: a :class:`dispatch_client.fleet.Coordinator` that
+    :param coordinator: a ``dispatch_client.fleet.Coordinator`` that
         :meth:`AgentDispatchService.ensure_dispatch` takes turns through (docs/fleets.md); not
         closed here.
     """

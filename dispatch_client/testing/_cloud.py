@@ -55,8 +55,6 @@ class _Region:
 class LocalCloud:
     """Regions of a local LiveKit Cloud on ports of ``host``, one dispatch state shared by all.
 
-    ::
-
         async with LocalCloud(["us", "eu", "ap"], api_key="devkey", api_secret=secret) as cloud:
             cloud.url            # the first region's http://127.0.0.1:port
             cloud.urls["eu"]     # every region's, by name
@@ -108,8 +106,7 @@ class LocalCloud:
                 clock=clock,
                 shutdown_timeout=shutdown_timeout,
                 not_running_wait=not_running_wait,
-                store=store,
-            )
+            )._share(store)
 
         first = region_server(api_key, api_secret)
         self._shutdown_timeout = shutdown_timeout

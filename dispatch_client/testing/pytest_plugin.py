@@ -1,6 +1,6 @@
 """pytest fixtures: a running LocalDispatchServer and a client connected to it.
 
-Enable them in a ``conftest.py`` with::
+Enable them in a ``conftest.py`` with:
 
     pytest_plugins = ["dispatch_client.testing.pytest_plugin"]
 
@@ -15,7 +15,7 @@ delay=0.2)`` makes every dispatch of ``support`` created after it get a job 0.2 
 (``JS_RUNNING``, ids ``AJ_``/``AW_``, identity ``agent-<job id>``, as a livekit-agents worker on
 livekit-server v1.13.5); ``answer="reject"`` or ``"ignore"`` imitate a worker that refuses or
 never answers; ``dispatch_server.remove_worker(worker)`` unregisters it. Poll
-``get_dispatch`` until the job shows::
+``get_dispatch`` until the job shows:
 
     async def test_agent_joins(dispatch_server, dispatch_service):
         dispatch_server.add_worker("support", delay=0.05)
