@@ -1,10 +1,13 @@
 """pytest fixtures: a running LocalDispatchServer and a client connected to it.
 
-Enable them in a ``conftest.py`` with:
+pytest loads this plugin by itself wherever dispatch-client is installed (its ``pytest11``
+entry point, named ``dispatch_client.testing.pytest_plugin``); a ``pytest_plugins`` line naming
+it, as older projects have, does no harm. ``-p no:dispatch_client.testing.pytest_plugin`` (on
+the command line or in ``addopts``) turns it off.
 
-    pytest_plugins = ["dispatch_client.testing.pytest_plugin"]
-
-They are async fixtures and need pytest-asyncio (in its strict or auto mode). Each test
+They are async fixtures and need pytest-asyncio (in its strict or auto mode): ``pip install
+"dispatch-client[testing]"``; without it the plugin still loads, and a test that asks for
+one of its fixtures fails saying what to install. Each test
 gets a fresh server, with empty state, on a free port of 127.0.0.1. It answers as
 livekit-server v1.13.5 does, with one exception made for test speed: a call in a room that
 is not running gets its ``unavailable`` answer after 0.1 s, not after livekit-server's 3 s
@@ -26,9 +29,10 @@ never answers; ``dispatch_server.remove_worker(worker)`` unregisters it. Poll
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import AsyncIterator
 
-import pytest_asyncio
+import pytest
 
 from ..service import AgentDispatchService
 from ._server import LocalDispatchServer
@@ -37,16 +41,37 @@ __all__ = ["FIXTURE_NOT_RUNNING_WAIT", "dispatch_server", "dispatch_service"]
 
 FIXTURE_NOT_RUNNING_WAIT = 0.1
 
+# The plugin loads wherever pytest runs, pytest-asyncio or not.
+_HAVE_PYTEST_ASYNCIO = importlib.util.find_spec("pytest_asyncio") is not None
+_MISSING = 'needs pytest-asyncio: pip install "dispatch-client[testing]"'
 
-@pytest_asyncio.fixture
-async def dispatch_server() -> AsyncIterator[LocalDispatchServer]:
-    """A LocalDispatchServer listening on 127.0.0.1; ``.url``, ``.api_key``, ``.api_secret``."""
-    async with LocalDispatchServer(not_running_wait=FIXTURE_NOT_RUNNING_WAIT) as server:
-        yield server
+if _HAVE_PYTEST_ASYNCIO:
+    import pytest_asyncio
 
+    @pytest_asyncio.fixture
+    async def dispatch_server() -> AsyncIterator[LocalDispatchServer]:
+        """A LocalDispatchServer listening on 127.0.0.1; ``.url``, ``.api_key``, ``.api_secret``."""
+        async with LocalDispatchServer(not_running_wait=FIXTURE_NOT_RUNNING_WAIT) as server:
+            yield server
 
-@pytest_asyncio.fixture
-async def dispatch_service(dispatch_server: LocalDispatchServer) -> AsyncIterator[AgentDispatchService]:
-    """An AgentDispatchService connected to ``dispatch_server``, on a session of its own."""
-    async with dispatch_server.connect() as service:
-        yield service
+    @pytest_asyncio.fixture
+    async def dispatch_service(dispatch_server: LocalDispatchServer) -> AsyncIterator[AgentDispatchService]:
+        """An AgentDispatchService connected to ``dispatch_server``, on a session of its own."""
+        async with dispatch_server.connect() as service:
+            yield service
+
+else:
+
+    @pytest.fixture
+    def dispatch_server() -> LocalDispatchServer:
+        """Needs pytest-asyncio: fails the test saying so."""
+        raise pytest.UsageError(
+            'dispatch_server needs pytest-asyncio: pip install "dispatch-client[testing]"'
+        )
+
+    @pytest.fixture
+    def dispatch_service() -> AgentDispatchService:
+        """Needs pytest-asyncio: fails the test saying so."""
+        raise pytest.UsageError(
+            'dispatch_service needs pytest-asyncio: pip install "dispatch-client[testing]"'
+        )
