@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test run lint typecheck check-generated docs pytest generate bench venv clean livekit-server chromium
+.PHONY: test run lint typecheck check-generated docs package pytest generate bench venv clean livekit-server chromium
 
 # The real livekit-server the end-to-end and differential tests run: a pinned release built from
 # the Go module proxy into a project-local cache, reused when present. Newer releases (v1.13.6 on)
@@ -15,7 +15,7 @@ LIVEKIT_DIR := .cache/livekit-server/$(LIVEKIT_VERSION)
 LIVEKIT_SERVER := $(LIVEKIT_DIR)/livekit-server
 export LIVEKIT_SERVER_BIN := $(abspath $(LIVEKIT_SERVER))
 
-test: lint typecheck check-generated docs pytest
+test: lint typecheck check-generated docs package pytest
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,14 @@ docs: $(STAMP)
 	@echo "docs: building the API reference of $(words $(DOC_MODULES)) modules into docs/api/"
 	rm -rf docs/api
 	$(BIN)/python -W error tools/api_reference.py --output-directory docs/api $(DOC_MODULES)
+
+# The sdist and wheel as a package index would get them, into dist/, and twine's checks of their
+# metadata (the README must render as the index shows it).
+package: $(STAMP)
+	@echo "package: building the sdist and wheel into dist/, then twine check --strict"
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation --outdir dist . >/dev/null
+	$(BIN)/twine check --strict dist/*
 
 pytest: $(STAMP) $(LIVEKIT_SERVER) chromium
 	$(BIN)/pytest
@@ -93,4 +101,4 @@ generate: $(STAMP)
 	$(BIN)/python tools/generate.py
 
 clean:
-	rm -rf $(VENV) .cache .mypy_cache .pytest_cache .ruff_cache .hypothesis docs/api build *.egg-info
+	rm -rf $(VENV) .cache .mypy_cache .pytest_cache .ruff_cache .hypothesis docs/api build dist *.egg-info

@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 import pdoc.doc
 import pdoc.extract
 import pytest
+import tomllib
 from reference_pages import ROOT, build, doc_modules, reader_text
 
 PAGES = doc_modules()
@@ -130,15 +131,42 @@ def headings(page: Path) -> set[str]:
 MARKDOWN = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
+def source_url() -> str:
+    """The repository's URL, declared once: pyproject.toml's project.urls Source."""
+    return str(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Source"])
+
+
+def links(page: Path) -> list[str]:
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+    return re.findall(r"\]\(([^)\s]+)\)", text)
+
+
+def in_repository(href: str) -> str | None:
+    """The path of the repository a link under the Source URL points at (``blob/main/docs/x.md#y``
+    is ``docs/x.md#y``); None for a link elsewhere."""
+    base = source_url().rstrip("/") + "/"
+    m = re.fullmatch(re.escape(base) + r"(?:blob|tree)/main/(.*)", href)
+    return m.group(1) if m else None
+
+
+def test_the_readme_links_absolutely_as_a_package_index_shows_it() -> None:
+    # The README is the package's description on an index, where a relative link leads nowhere.
+    readme = links(ROOT / "README.md")
+    assert [h for h in readme if not urlsplit(h).scheme and not h.startswith("#")] == []
+    assert sum(in_repository(h) is not None for h in readme) >= 20
+    assert source_url() in (ROOT / "README.md").read_text()  # the clone and git install lines
+
+
 @pytest.mark.parametrize("page", MARKDOWN, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_relative_link_of_the_markdown_pages_resolves(page: Path) -> None:
-    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
     broken = []
-    for href in re.findall(r"\]\(([^)\s]+)\)", text):
-        url = urlsplit(href)
+    for href in links(page):
+        url = urlsplit(in_repository(href) or href)
         if url.scheme or url.netloc:
             continue
-        target = (page.parent / url.path).resolve() if url.path else page
+        # A link under the Source URL is checked as the repository path it names.
+        here = ROOT if in_repository(href) is not None else page.parent
+        target = (here / url.path).resolve() if url.path else page
         if not target.exists():
             broken.append(f"{href} (no such file)")
         elif url.fragment and target.suffix == ".md" and url.fragment not in headings(target):
