@@ -4,6 +4,9 @@ GO ?= go
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# bash, for pipefail: a build piped through its progress filter fails when the build does.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 
 .PHONY: test run lint typecheck check-generated docs package pytest generate bench venv clean livekit-server chromium
 
@@ -15,13 +18,18 @@ LIVEKIT_DIR := .cache/livekit-server/$(LIVEKIT_VERSION)
 LIVEKIT_SERVER := $(LIVEKIT_DIR)/livekit-server
 export LIVEKIT_SERVER_BIN := $(abspath $(LIVEKIT_SERVER))
 
+# What a first `make test` does, and roughly how long each step takes on two cores (later runs
+# reuse the venv, the livekit-server binary and mypy's cache, and take a few minutes in all).
 test: lint typecheck check-generated docs package pytest
+	@echo "make test: lint, typecheck, generated code, API reference, package and pytest all passed"
 
 $(STAMP): requirements-dev.txt pyproject.toml
+	@echo "venv: installing requirements-dev.txt's pinned packages into $(VENV) (the first time: 1 to 3 minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+	@echo "venv: ready"
 
 venv: $(STAMP)
 
@@ -31,7 +39,9 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	# dispatch_client/_generated is generated/ seen through its installed name;
-	# the second run checks generated/ on its own.
+	# the last run checks generated/ on its own.
+	@echo "typecheck: mypy --strict on dispatch_client, tests and tools, then examples, bench and generated"
+	@echo "typecheck: (a first run takes 2 to 4 minutes with no output; later ones reuse .mypy_cache)"
 	$(BIN)/mypy dispatch_client tests tools
 	$(BIN)/mypy examples
 	$(BIN)/mypy bench
@@ -84,10 +94,14 @@ livekit-server: $(LIVEKIT_SERVER)
 
 $(LIVEKIT_SERVER):
 	@command -v $(GO) >/dev/null 2>&1 || { echo "make: go not found: install Go 1.26 or newer (https://go.dev/dl/) to build livekit-server $(LIVEKIT_VERSION) for the tests" >&2; exit 1; }
-	@echo "building livekit-server $(LIVEKIT_VERSION) into $(LIVEKIT_DIR) (the first time takes a few minutes)"
+	@echo "livekit-server: building $(LIVEKIT_VERSION) into $(LIVEKIT_DIR), for the end-to-end tests"
+	@echo "livekit-server: the first time takes 5 to 10 minutes: Go downloads its modules, then compiles"
+	@echo "livekit-server: its packages (a line every 50 modules and 100 packages); later builds reuse Go's caches"
 	rm -rf $(LIVEKIT_DIR)/.build && mkdir -p $(LIVEKIT_DIR)/.build
-	GOBIN=$(abspath $(LIVEKIT_DIR))/.build GOFLAGS=-mod=mod $(GO) install github.com/livekit/livekit-server/cmd/server@$(LIVEKIT_VERSION)
+	GOBIN=$(abspath $(LIVEKIT_DIR))/.build GOFLAGS=-mod=mod $(GO) install -v github.com/livekit/livekit-server/cmd/server@$(LIVEKIT_VERSION) \
+		2>&1 | $(PYTHON) tools/go_progress.py livekit-server
 	mv $(LIVEKIT_DIR)/.build/server $@ && rmdir $(LIVEKIT_DIR)/.build
+	@echo "livekit-server: built $@"
 
 # The demo: against the real livekit-server started for the run, or LIVEKIT_URL etc. when set.
 run: $(STAMP) $(LIVEKIT_SERVER)
