@@ -5,19 +5,24 @@
             dispatch_client.CreateAgentDispatchRequest(agent_name="support", room="call-42")
         )
 
-The client is :class:`AgentDispatchService` (made with :func:`connect`,
-:meth:`AgentDispatchService.open`, or on an aiohttp session of your own); every failure of a
-call is a :class:`TwirpError`, and :class:`RetryPolicy` says what is tried again. The blocking
-client is :mod:`dispatch_client.sync`, the stand-in server for tests :mod:`dispatch_client.testing`.
+- :class:`AgentDispatchService`: the client (create, list, get and delete dispatches, wait
+  for an agent's job, ensure one dispatch per agent, dispatch to many rooms);
+  :func:`connect` makes one for an ``async with`` block, from the ``LIVEKIT_*`` settings
+- :class:`TwirpError`: every failure of a call (:class:`TwirpErrorCode`,
+  :class:`WaitOutcome`); :class:`RetryPolicy`: what is tried again
+- :mod:`dispatch_client.sync`: the blocking client · :mod:`dispatch_client.testing`: the
+  stand-in server and pytest fixtures · :mod:`dispatch_client.fleet`: many processes and
+  many rooms · :mod:`dispatch_client.messages`: the messages and enums, also importable
+  from here
 
-The messages and enums (``AgentDispatch``, ``CreateAgentDispatchRequest``, ``Job``,
-``JobState``, ``JobStatus``, ``Room``, ...) are betterproto2 dataclasses generated from the
-``livekit`` protocol's schema, field for field; fields of message type are ``X | None``.
 ``__version__`` is the package's version.
 """
 
 from ._client.connect import connect
-from ._generated.livekit import (
+from ._transport.retry import RetryPolicy
+from ._version import __version__
+from .errors import TwirpError, TwirpErrorCode, WaitOutcome
+from .messages import (
     AgentDispatch,
     AgentDispatchState,
     AgentDispatchTrigger,
@@ -61,14 +66,18 @@ from ._generated.livekit import (
     VideoLayerMode,
     VideoQuality,
 )
-from ._transport.retry import RetryPolicy
-from ._version import __version__
-from .errors import TwirpError, TwirpErrorCode, WaitOutcome
 from .service import AgentDispatchService
 
-__all__ = [
-    "AgentDispatch",
+# In the reference's order: the client and its errors, then the messages (their own page).
+__all__ = [  # noqa: RUF022
     "AgentDispatchService",
+    "connect",
+    "TwirpError",
+    "TwirpErrorCode",
+    "WaitOutcome",
+    "RetryPolicy",
+    "__version__",
+    "AgentDispatch",
     "AgentDispatchState",
     "AgentDispatchTrigger",
     "AudioTrackFeature",
@@ -99,7 +108,6 @@ __all__ = [
     "ParticipantInfoKindDetail",
     "ParticipantInfoState",
     "ParticipantPermission",
-    "RetryPolicy",
     "Room",
     "RoomAgentDispatch",
     "RoomConfiguration",
@@ -108,12 +116,7 @@ __all__ = [
     "TrackInfo",
     "TrackSource",
     "TrackType",
-    "TwirpError",
-    "TwirpErrorCode",
     "VideoLayer",
     "VideoLayerMode",
     "VideoQuality",
-    "WaitOutcome",
-    "__version__",
-    "connect",
 ]

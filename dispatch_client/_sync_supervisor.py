@@ -7,9 +7,10 @@ Its keeping runs in the client's thread between calls; every method runs the asy
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import fleet as _fleet
 from ._client.loop_thread import MARGIN
@@ -34,6 +35,7 @@ class EventStream:
     the client is closed (``wait_for`` then raises LookupError)."""
 
     def __init__(self, runner: _Loop, stream: _fleet.EventStream) -> None:
+        """Made by :meth:`Supervisor.events`, not by hand. @private"""
         # Waits for events have no bound: they last as long as the caller wants to hear.
         self._runner, self._stream = runner, stream
 
@@ -74,11 +76,28 @@ class EventStream:
 class Supervisor:
     """The blocking twin of :class:`dispatch_client.fleet.Supervisor`, on ``client``'s loop.
 
-    ``options`` are those of the async supervisor. Its keeping goes on in the client's thread
-    between calls; :meth:`close` (or the end of ``with``) stops it, and so does closing the client.
+    The settings are the async supervisor's (its ``sleep`` and ``rand`` are the client's own).
+    Its keeping goes on in the client's thread between calls; :meth:`close` (or the end of
+    ``with``) stops it, and so does closing the client.
     """
 
-    def __init__(self, client: AgentDispatchService, **options: Unpack[_fleet.SupervisorOptions]) -> None:
+    def __init__(
+        self,
+        client: AgentDispatchService,
+        *,
+        job_timeout: float = 15.0,
+        check_interval: float = 2.0,
+        join_timeout: float = 10.0,
+        leave_timeout: float = 5.0,
+        room_grace: float = 30.0,
+        call_timeout: float = 10.0,
+        max_redispatches: int = 10,
+        window: float | None = 600.0,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        event_buffer: int = 1000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if not callable(getattr(client, "_ready", None)):
             raise ValueError(f"client must be a sync.AgentDispatchService, got {type(client).__name__}")
         self._runner: _Loop = client._ready()
@@ -87,7 +106,21 @@ class Supervisor:
         service = self._runner.service
 
         async def make() -> _fleet.Supervisor:
-            return _fleet.Supervisor(service, **options)
+            return _fleet.Supervisor(
+                service,
+                job_timeout=job_timeout,
+                check_interval=check_interval,
+                join_timeout=join_timeout,
+                leave_timeout=leave_timeout,
+                room_grace=room_grace,
+                call_timeout=call_timeout,
+                max_redispatches=max_redispatches,
+                window=window,
+                backoff=backoff,
+                max_backoff=max_backoff,
+                event_buffer=event_buffer,
+                clock=clock,
+            )
 
         self._supervisor = self._runner.run(make(), self._wait, acts=False)
 

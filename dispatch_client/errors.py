@@ -148,9 +148,17 @@ class TwirpError(Exception):
         self.outcome_unknown = outcome_unknown
 
     def __str__(self) -> str:
+        """The code, the message, the HTTP status, and what the error means where they do not say:
+        a room that is not running, why a wait ended (``wait_outcome``), an unknown outcome."""
         where = f" (HTTP {self.status})" if self.status is not None else ""
-        meaning = f": {ROOM_NOT_RUNNING_MEANING}" if self.room_not_running else ""
-        return f"{self.code.value}: {self.message}{where}{meaning}"
+        meanings = [ROOM_NOT_RUNNING_MEANING] if self.room_not_running else []
+        if self.wait_outcome is not None and not (
+            self.room_not_running and self.wait_outcome is WaitOutcome.ROOM_NOT_RUNNING
+        ):
+            meanings.append(WAIT_MEANINGS[self.wait_outcome])
+        if self.outcome_unknown:
+            meanings.append(OUTCOME_UNKNOWN_MEANING)
+        return ": ".join([f"{self.code.value}: {self.message}{where}", *meanings])
 
     def __repr__(self) -> str:
         unknown = ", outcome_unknown=True" if self.outcome_unknown else ""
@@ -194,6 +202,21 @@ _NO_ROOM_SERVER = "no response from servers"
 ROOM_NOT_RUNNING_MEANING = (
     "no node runs the room (it never started or it closed; in a cluster, its node may be down or Redis away)"
 )
+OUTCOME_UNKNOWN_MEANING = (
+    "it may have been done all the same (the answer was lost and could not be checked): "
+    "look with list_dispatch before repeating it"
+)
+# What str() adds for each way wait_for_job ends without the job.
+WAIT_MEANINGS = {
+    WaitOutcome.NO_JOB: "no agent came: is an agent worker running, registered under the dispatch's "
+    "agent_name?",
+    WaitOutcome.JOB_PENDING: "a worker has the job, but it had not reached the state waited for",
+    WaitOutcome.JOB_FAILED: "the agent's job failed, was cancelled or turned down (job.state.error says why)",
+    WaitOutcome.DISPATCH_DELETED: "the dispatch was deleted before its job ran",
+    WaitOutcome.DISPATCH_LOST: "the dispatch is gone without a delete: its room started again on another "
+    "node, which keeps the room's agents but not its dispatches (the agent may still be in the room)",
+    WaitOutcome.ROOM_NOT_RUNNING: "the room closed or never ran (in a cluster: no node answered for it)",
+}
 
 
 def _rebuild(

@@ -53,25 +53,11 @@ __all__ = [
 class AgentDispatchService(ServiceBase):
     """Client for LiveKit's ``livekit.AgentDispatchService``, speaking Twirp JSON.
 
-    ``url``: ``https://``, ``http://``, ``wss://`` or ``ws://``, a path prefix kept. Calls are
-    signed with ``api_key`` and ``api_secret``, or carry ``token`` (signed elsewhere) as it is.
-    A ``session`` given stays the caller's; with ``None`` (or :meth:`open`) the service makes
-    its own when first needed, with ``ssl``/``ca_file`` and ``trust_env`` (proxies from the
-    environment), and :meth:`aclose` closes it. ``timeout`` bounds each call end to end,
-    retries included (each method takes its own too), and an attempt whose connection is not
-    open within ``connect_timeout`` (2 s; with failover, at most a third of the call's timeout)
-    ends as one that could not connect, which is tried again, elsewhere if there is an elsewhere;
-    ``token_ttl`` is the life of signed
-    tokens; ``retry`` says what is tried again; answers over ``max_response_bytes`` are
-    refused. For a host matching ``cloud_hosts`` (LiveKit Cloud: ``*.livekit.cloud``), a
-    failed attempt that is tried again goes to the next region the server lists, unless
-    ``failover=False``; ``urls`` lists more nodes of a cluster (docs/failover.md). With a
-    ``coordinator`` (:class:`dispatch_client.fleet.RedisCoordinator`), :meth:`ensure_dispatch`
-    takes turns with every process that shares it (docs/fleets.md); the service does not close
-    it. ``telemetry`` (:class:`dispatch_client.telemetry.Telemetry`) says where spans and
-    metrics go (OpenTelemetry's global setup by default; docs/observability.md). ``clock``
-    (Unix seconds), ``sleep`` and ``rand`` are injectable. Failures are
-    :class:`~dispatch_client.TwirpError`; bad arguments ValueError, before anything is sent.
+    Made with :func:`dispatch_client.connect` (for one ``async with`` block), :meth:`open` (for
+    an application's lifetime; both read what is left out from the ``LIVEKIT_*`` environment)
+    or the constructor, on an aiohttp session of yours. Every option is described with the
+    constructor. A call's failure is a :class:`dispatch_client.TwirpError`; bad arguments raise
+    ValueError, before anything is sent.
     """
 
     async def create_dispatch(
@@ -161,7 +147,7 @@ class AgentDispatchService(ServiceBase):
         timeout: float | None = None,
         on_result: Callable[[DispatchResult], None] | None = None,
     ) -> list[DispatchResult]:
-        """An agent for each of many rooms: a :class:`~dispatch_client.fleet.DispatchResult` each, in order.
+        """An agent for each of many rooms: a :class:`dispatch_client.fleet.DispatchResult` each, in order.
 
         Each request goes through :meth:`ensure_dispatch` (``timeout``: each call's), so a room
         that has the agent's dispatch keeps it and a lost create is settled, not repeated.

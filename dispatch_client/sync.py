@@ -30,17 +30,24 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from ssl import SSLContext
 from types import TracebackType
-from typing import Any, TypeVar, Unpack
+from typing import Any, TypeVar
 
 from . import service as _async
+from ._auth.signer import DEFAULT_TTL
 from ._checks import require_seconds
 from ._client.loop_thread import MARGIN, LoopThread
-from ._client.settings import Options, from_environment
+from ._client.settings import from_environment
 from ._generated.livekit import AgentDispatch, CreateAgentDispatchRequest, Job, JobStatus, RoomAgentDispatch
 from ._sync_supervisor import EventStream, Supervisor
+from ._transport.call import CONNECT_TIMEOUT
+from ._transport.regions import DEFAULT_HOSTS
+from ._transport.retry import RetryPolicy
 from .errors import TwirpError, TwirpErrorCode
 from .fleet._bulk import DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DispatchResult
+from .fleet._coordinator import Coordinator
+from .telemetry._otel import Telemetry
 
 __all__ = ["AgentDispatchService", "EventStream", "Supervisor"]
 
@@ -76,15 +83,73 @@ class AgentDispatchService:
         api_secret: str | None = None,
         *,
         token: str | None = None,
-        **options: Unpack[Options],
+        timeout: float = _async.DEFAULT_TIMEOUT,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        token_ttl: float = DEFAULT_TTL,
+        max_response_bytes: int = _async.DEFAULT_MAX_RESPONSE_BYTES,
+        retry: RetryPolicy = _async.DEFAULT_RETRY,
+        ssl: SSLContext | bool | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
+        trust_env: bool = False,
+        failover: bool = True,
+        cloud_hosts: tuple[str, ...] = DEFAULT_HOSTS,
+        urls: Sequence[str] = (),
+        coordinator: Coordinator | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
-        url, api_key, api_secret, token = from_environment(
-            url, api_key, api_secret, token, urls=options.get("urls", ())
-        )
+        """A client with its own thread and session; :meth:`close` ends both.
+
+        :param url: the server's URL (default ``LIVEKIT_URL``), a path prefix kept;
+            ``https://``, ``http://``, ``wss://`` or ``ws://``; several, separated by commas,
+            are a cluster's nodes.
+        :param api_key: signs the calls' tokens, with ``api_secret`` (default ``LIVEKIT_API_KEY``).
+        :param api_secret: signs the calls' tokens (default ``LIVEKIT_API_SECRET``).
+        :param token: a token signed elsewhere, sent as it is (default ``LIVEKIT_TOKEN``).
+        :param timeout: seconds a call may take end to end, retries included (each method
+            takes its own ``timeout`` too).
+        :param connect_timeout: seconds an attempt waits for its connection to open (with
+            failover, at most a third of ``timeout``); one that does not open is tried again,
+            elsewhere if there is an elsewhere, and did nothing.
+        :param token_ttl: seconds a signed token lives.
+        :param max_response_bytes: answers larger than this are refused (``internal``).
+        :param retry: what is tried again, how often and how patiently.
+        :param ssl: an ``ssl.SSLContext``, ``False`` for no certificate checks (with a warning),
+            or ``None`` for the system's CAs.
+        :param ca_file: a PEM bundle of the CAs to trust instead of the system's.
+        :param trust_env: proxies (``HTTPS_PROXY``, ...) and ``.netrc`` from the environment.
+        :param failover: for a host matching ``cloud_hosts``, an attempt that is tried again
+            goes to the next region the server lists; ``False``: only ever ``url``.
+        :param cloud_hosts: the host patterns that are LiveKit Cloud.
+        :param urls: more nodes of a cluster, tried when one cannot be reached (docs/failover.md).
+        :param coordinator: a ``dispatch_client.fleet.Coordinator`` that
+            :meth:`ensure_dispatch` takes turns through (docs/fleets.md); not closed here (its
+            connections on this client's loop are, with the client).
+        :param telemetry: where spans and metrics go (a
+            :class:`dispatch_client.telemetry.Telemetry`; OpenTelemetry's global setup when
+            ``None``; docs/observability.md).
+        """
+        url, api_key, api_secret, token = from_environment(url, api_key, api_secret, token, urls=urls)
         self._make = functools.partial(
-            _async.AgentDispatchService.open, url, api_key, api_secret, token=token, **options
+            _async.AgentDispatchService.open,
+            url,
+            api_key,
+            api_secret,
+            token=token,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            token_ttl=token_ttl,
+            max_response_bytes=max_response_bytes,
+            retry=retry,
+            ssl=ssl,
+            ca_file=ca_file,
+            trust_env=trust_env,
+            failover=failover,
+            cloud_hosts=cloud_hosts,
+            urls=urls,
+            coordinator=coordinator,
+            telemetry=telemetry,
         )
-        self._timeout = options.get("timeout", _async.DEFAULT_TIMEOUT)
+        self._timeout = timeout
         self._lock = threading.Lock()
         self._closed = False
         self._runner: _Runner | None = None

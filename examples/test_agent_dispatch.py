@@ -1,8 +1,9 @@
 """Testing code that dispatches agents, with the stand-in server and a simulated worker.
 
 Needs ``pip install "dispatch-client[testing]"`` (pytest and pytest-asyncio); run with ``pytest``.
-The fixtures give each test a fresh stand-in (``dispatch_server``) and a client of it
-(``dispatch_service``); ``add_worker`` plays the agent worker that LiveKit would run.
+The fixtures, which pytest loads by itself once the package is installed, give each test a fresh
+stand-in (``dispatch_server``) and a client of it (``dispatch_service``); ``add_worker`` plays the
+agent worker that LiveKit would run.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from dispatch_client import (
     WaitOutcome,
 )
 from dispatch_client.testing import LocalDispatchServer
-
-pytest_plugins = ["dispatch_client.testing.pytest_plugin"]
 
 
 async def send_agent(service: AgentDispatchService, room: str) -> str:

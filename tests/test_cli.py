@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -336,3 +337,42 @@ def test_a_secret_that_is_not_utf8_is_a_usage_error_naming_the_variable(env: dic
     assert result.exit_code == 2
     assert "LIVEKIT_API_SECRET" in result.output
     assert "tail-of-the-secret" not in result.output
+
+
+def test_serve_with_a_simulated_worker_and_a_request_log() -> None:
+    proc = subprocess.Popen(
+        [str(SCRIPT), "serve", "--port", "0", "--json", "--worker", "support:0.05", "--log"],
+        env={k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        announced = json.loads(proc.stdout.readline())
+        dev = {"LIVEKIT_URL": announced["url"], "LIVEKIT_API_KEY": "devkey", "LIVEKIT_API_SECRET": "secret"}
+        created = run(str(SCRIPT), "create", "--room", "served", "--agent", "support", "--wait", "5", env=dev)
+        assert created.returncode == 0, created.stderr
+        assert "JS_RUNNING" in created.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    lines = [ln for ln in err.splitlines() if " POST " in ln]
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d POST /twirp/livekit\.AgentDispatchService/CreateDispatch 200 [\d.]+ ms "
+        r"id=AD_\w{12} room=served agent=support",
+        lines[0],
+    )
+    # The wait's polls: gets of the dispatch, each listing it.
+    polls = [ln for ln in lines if "/ListDispatch " in ln]
+    assert polls
+    assert all(" 200 " in ln and ln.endswith(" dispatches=1") for ln in polls)
+    assert "secret" not in err.lower().replace("api secret", "")
+
+
+@pytest.mark.parametrize("spec", ["support:soon", ":1", "support:-1"])
+def test_serve_refuses_a_bad_worker(spec: str) -> None:
+    result = run(str(SCRIPT), "serve", "--port", "0", "--worker", spec)
+    assert result.returncode == 2
+    assert "--worker" in result.stderr

@@ -20,7 +20,8 @@ async def test_no_worker_ends_at_the_wait_with_one_line(livekit: RealServer) -> 
     dispatch = json.loads(out.splitlines()[0])  # the dispatch was made, and is shown first
     assert dispatch["room"] == room
     assert err.splitlines() == [
-        f"Error: deadline_exceeded: no job for dispatch {dispatch['id']} within 1.5 s: no worker took it"
+        f"Error: deadline_exceeded: no job for dispatch {dispatch['id']} within 1.5 s: no worker took it: "
+        "no agent came: is an agent worker running, registered under the dispatch's agent_name?"
     ]
     assert elapsed < 1.5 + 5  # the wait, plus starting Python twice over
 

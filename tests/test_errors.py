@@ -11,7 +11,7 @@ from aiohttp import web
 from conftest import FIXTURES
 from fake_livekit import FakeLiveKit, answer, twirp_error
 
-from dispatch_client import AgentDispatchService, TwirpError, TwirpErrorCode
+from dispatch_client import AgentDispatchService, TwirpError, TwirpErrorCode, WaitOutcome
 
 TWIRP_STATUS = {
     "canceled": 408,
@@ -255,3 +255,41 @@ async def test_what_an_error_carries_is_capped(service: AgentDispatchService, fa
         assert len(e.meta) <= 64
         assert all(len(k) < 300 and len(v) < 5000 for k, v in e.meta.items())
         assert len(repr(e)) < 64 * 5500
+
+
+def test_str_says_what_an_unknown_outcome_means() -> None:
+    e = TwirpError(TwirpErrorCode.UNAVAILABLE, "CreateDispatch: connection lost", outcome_unknown=True)
+    assert str(e) == (
+        "unavailable: CreateDispatch: connection lost: it may have been done all the same (the answer "
+        "was lost and could not be checked): look with list_dispatch before repeating it"
+    )
+
+
+@pytest.mark.parametrize("outcome", list(WaitOutcome))
+def test_str_says_why_a_wait_ended_in_words(outcome: WaitOutcome) -> None:
+    e = TwirpError(TwirpErrorCode.DEADLINE_EXCEEDED, "no job for dispatch AD_1 within 15 s")
+    e.wait_outcome = outcome
+    text = str(e)
+    assert text.startswith("deadline_exceeded: no job for dispatch AD_1 within 15 s: ")
+    assert len(text) > len("deadline_exceeded: no job for dispatch AD_1 within 15 s: ") + 30
+    assert pickle.loads(pickle.dumps(e)).__str__() == text
+
+
+def test_str_of_a_wait_that_found_no_worker() -> None:
+    e = TwirpError(
+        TwirpErrorCode.DEADLINE_EXCEEDED, "no job for dispatch AD_1 within 15 s: no worker took it"
+    )
+    e.wait_outcome = WaitOutcome.NO_JOB
+    assert str(e) == (
+        "deadline_exceeded: no job for dispatch AD_1 within 15 s: no worker took it: no agent came: "
+        "is an agent worker running, registered under the dispatch's agent_name?"
+    )
+
+
+def test_a_wait_ended_by_a_room_not_running_says_so_once() -> None:
+    e = TwirpError(TwirpErrorCode.UNAVAILABLE, "twirp error unknown: no response from servers", status=503)
+    e.wait_outcome = WaitOutcome.ROOM_NOT_RUNNING
+    assert str(e) == (
+        "unavailable: twirp error unknown: no response from servers (HTTP 503): no node runs the room "
+        "(it never started or it closed; in a cluster, its node may be down or Redis away)"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -56,3 +57,82 @@ def test_a_release_with_pion_forks_fails_in_one_line(tmp_path: Path) -> None:
         " use v1.13.5; docs/newer-servers.md)"
     ]
     assert not (ROOT / ".cache" / "livekit-server" / version).exists()
+
+
+MAKE = ("make", "--no-print-directory", "-s")
+FAKE_GO = """#!/bin/sh
+# Prints what `go install -v` prints on a first build, then installs a stand-in binary.
+for n in $(seq 1 120); do echo "go: downloading example.com/module$n v1.0.$n" >&2; done
+for n in $(seq 1 230); do echo "example.com/module$n/pkg" >&2; done
+printf '#!/bin/sh\\necho built\\n' > "$GOBIN/server" && chmod +x "$GOBIN/server"
+"""
+
+
+def test_the_livekit_server_build_says_what_it_does_and_shows_progress(tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    go.write_text(FAKE_GO)
+    go.chmod(0o755)
+    version = f"{VERSION}-progress-{tmp_path.name}"  # a version with no binary yet, so make builds
+    built = ROOT / ".cache" / "livekit-server" / version
+    try:
+        result = subprocess.run(
+            [
+                "make",
+                "--no-print-directory",
+                "-s",
+                "livekit-server",
+                f"LIVEKIT_VERSION={version}",
+                f"GO={go}",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0].startswith(f"livekit-server: building {version} into ")
+        assert "the first time takes 5 to 10 minutes" in lines[1]
+        progress = [ln.strip() for ln in lines if ln.startswith("  livekit-server: ")]
+        assert [p.split(" (")[0] for p in progress[:-1]] == [
+            "livekit-server: downloading 1 modules",
+            "livekit-server: downloading 50 modules",
+            "livekit-server: downloading 100 modules",
+            "livekit-server: compiling 1 packages",
+            "livekit-server: compiling 100 packages",
+            "livekit-server: compiling 200 packages",
+        ]
+        assert progress[-1].startswith("livekit-server: 120 modules downloaded, 230 packages compiled in ")
+        assert lines[-1] == f"livekit-server: built .cache/livekit-server/{version}/livekit-server"
+        assert (built / "livekit-server").is_file()
+    finally:
+        shutil.rmtree(built, ignore_errors=True)
+
+
+def test_a_failed_go_build_fails_make_and_shows_its_error(tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    go.write_text(
+        '#!/bin/sh\necho "go: downloading example.com/a v1" >&2\necho "go: example.com/a: bad" >&2\nexit 1\n'
+    )
+    go.chmod(0o755)
+    version = f"{VERSION}-failing-{tmp_path.name}"
+    try:
+        result = subprocess.run(
+            [
+                "make",
+                "--no-print-directory",
+                "-s",
+                "livekit-server",
+                f"LIVEKIT_VERSION={version}",
+                f"GO={go}",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode != 0
+        assert "go: example.com/a: bad" in result.stderr  # the build log, once it failed
+        assert not (ROOT / ".cache" / "livekit-server" / version / "livekit-server").exists()
+    finally:
+        shutil.rmtree(ROOT / ".cache" / "livekit-server" / version, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from email.parser import Parser
 from pathlib import Path
@@ -17,14 +18,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the working tree, as a fresh clone has it (no venv, caches or built files)."""
     src = tmp_path_factory.mktemp("src") / "dispatch-client"
     shutil.copytree(
         ROOT,
         src,
         symlinks=True,
-        ignore=shutil.ignore_patterns(".git", ".venv", "*cache*", "build", "*.egg-info", "__pycache__"),
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "*cache*", "build", "dist", "*.egg-info", "__pycache__", "api"
+        ),
     )
+    return src
+
+
+@pytest.fixture(scope="module")
+def wheel(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    src = source
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", out, src],
@@ -58,6 +68,9 @@ def test_wheel_holds_only_dispatch_client(wheel: Path) -> None:
         assert required in names
     entry_points = zipfile.ZipFile(wheel).read(dist_info + "entry_points.txt").decode()
     assert "dispatch-client = dispatch_client.cli:main" in entry_points
+    assert "[pytest11]\ndispatch_client.testing.pytest_plugin = dispatch_client.testing.pytest_plugin" in (
+        entry_points
+    )
     meta = Parser().parsestr(zipfile.ZipFile(wheel).read(dist_info + "METADATA").decode())
     assert meta["Version"] == dispatch_client.__version__
     assert meta["Requires-Python"] == ">=3.11"
@@ -115,3 +128,36 @@ def test_public_surface() -> None:
     for name in dispatch_client.__all__:
         assert hasattr(dispatch_client, name), name
     assert {"AgentDispatchService", "connect", "TwirpError", "TwirpErrorCode"} <= set(dispatch_client.__all__)
+
+
+def test_the_metadata_a_package_index_shows(wheel: Path) -> None:
+    dist_info = f"dispatch_client-{dispatch_client.__version__}.dist-info/"
+    meta = Parser().parsestr(zipfile.ZipFile(wheel).read(dist_info + "METADATA").decode())
+    urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL", []))
+    assert set(urls) >= {"Homepage", "Source", "Documentation", "Changelog", "Issues"}
+    assert all(u.startswith(urls["Source"]) for u in urls.values())
+    classifiers = meta.get_all("Classifier", [])
+    assert "Development Status :: 4 - Beta" in classifiers
+    assert "Programming Language :: Python :: 3.11" in classifiers
+    assert "Typing :: Typed" in classifiers
+    assert meta["Author"] or meta["Author-email"]
+    assert meta["License-Expression"] == "Apache-2.0"
+    assert meta["Description-Content-Type"] == "text/markdown"
+    # The description is the README, whose links work from the index's page too.
+    assert f"]({urls['Source']}/blob/main/docs/calls.md)" in meta.get_payload()
+
+
+def test_the_sdist_holds_the_docs_and_not_the_built_reference(source: Path, tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir", str(tmp_path), str(source)],
+        check=True,
+        capture_output=True,
+    )
+    [sdist] = tmp_path.glob("dispatch_client-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    docs = {p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md")}
+    assert docs <= names
+    assert {"README.md", "CHANGELOG.md", "LICENSE", "docs/pdoc/module.html.jinja2"} <= names
+    assert {"generated/livekit/__init__.py", "dispatch_client/testing/pytest_plugin.py"} <= names
+    assert not [n for n in names if n.startswith("docs/api/")]

@@ -107,3 +107,41 @@ def test_that_user_test_passes_mypy_strict(tmp_path: Path) -> None:
     )
     assert status == 0, stdout + stderr
     assert "Success: no issues found in 1 source file" in stdout
+
+
+PLAIN_USER_TEST = """
+import pytest
+
+
+@pytest.mark.asyncio
+async def test_the_fixtures_are_there(dispatch_server, dispatch_service):
+    assert dispatch_service.url == dispatch_server.url
+"""
+INI = "[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n"
+
+
+def test_the_plugin_loads_by_itself_through_its_entry_point(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain=PLAIN_USER_TEST)
+    pytester.makeini(INI)
+    result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider", "--trace-config")
+    result.assert_outcomes(passed=1)
+    # Registered under the module's own name, so a pytest_plugins line naming it finds it loaded.
+    result.stdout.fnmatch_lines(["*dispatch_client.testing.pytest_plugin*"])
+
+
+def test_a_pytest_plugins_line_beside_the_entry_point_registers_it_once(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest('pytest_plugins = ["dispatch_client.testing.pytest_plugin"]\n')
+    pytester.makepyfile(test_plain=PLAIN_USER_TEST)
+    pytester.makeini(INI)
+    result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_p_no_turns_the_plugin_off(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain=PLAIN_USER_TEST)
+    pytester.makeini(INI)
+    result = pytester.runpytest_subprocess(
+        "-W", "error", "-p", "no:cacheprovider", "-p", "no:dispatch_client.testing.pytest_plugin"
+    )
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*fixture 'dispatch_server' not found*"])

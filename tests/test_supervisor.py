@@ -230,8 +230,8 @@ async def test_the_backoff_is_capped_and_jittered_with_the_injected_sleep_and_ra
         waits.append(seconds)
         await asyncio.sleep(0)
 
-    options = FAST | {"job_timeout": 0.05, "max_redispatches": 5, "sleep": sleep, "rand": lambda: 1.0}
-    async with Supervisor(dispatch_service, **options) as sup:
+    options: SupervisorOptions = {**FAST, "job_timeout": 0.05, "max_redispatches": 5}
+    async with Supervisor(dispatch_service, **options, sleep=sleep, rand=lambda: 1.0) as sup:
         events = sup.events()
         await sup.keep(req("bo-1"))
         await events.wait_for(EventKind.GAVE_UP)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from ssl import SSLContext
 from types import TracebackType
-from typing import Self, Unpack
+from typing import Self
 
 import aiohttp
 
@@ -35,7 +35,7 @@ from ..errors import TwirpError, TwirpErrorCode
 from ..fleet._coordinator import Coordinator
 from ..telemetry._otel import Telemetry
 from .session import OwnedSession, tls_context
-from .settings import Options, from_environment, regions_for, signer_for
+from .settings import from_environment, regions_for, signer_for
 from .turns import Turns
 
 __all__ = [
@@ -64,7 +64,7 @@ _MESSAGES = (
 
 
 class ServiceBase:
-    """The settings and lifetime of :class:`~dispatch_client.AgentDispatchService`."""
+    """The settings and lifetime of :class:`dispatch_client.AgentDispatchService`."""
 
     def __init__(
         self,
@@ -91,6 +91,43 @@ class ServiceBase:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
+        """A service on ``session`` (yours: it stays open), or on a session of its own made when
+        first needed (``None``; :meth:`aclose` closes it). :meth:`open` reads the environment
+        for what is left out; this constructor does not.
+
+        :param session: an ``aiohttp.ClientSession`` of yours, or ``None``.
+        :param url: the server's URL, a path prefix kept;
+            ``https://``, ``http://``, ``wss://`` or ``ws://``; several, separated by commas,
+            are a cluster's nodes.
+        :param api_key: signs the calls' tokens, with ``api_secret``.
+        :param api_secret: signs the calls' tokens, with ``api_key``.
+        :param token: a token signed elsewhere, sent as it is (instead of a key and secret).
+        :param timeout: seconds a call may take end to end, retries included (each method
+            takes its own ``timeout`` too).
+        :param connect_timeout: seconds an attempt waits for its connection to open (with
+            failover, at most a third of ``timeout``); one that does not open is tried again,
+            elsewhere if there is an elsewhere, and did nothing.
+        :param token_ttl: seconds a signed token lives.
+        :param max_response_bytes: answers larger than this are refused (``internal``).
+        :param retry: what is tried again, how often and how patiently.
+        :param ssl: an ``ssl.SSLContext``, ``False`` for no certificate checks (with a warning),
+            or ``None`` for the system's CAs; only for a session the service makes.
+        :param ca_file: a PEM bundle of the CAs to trust instead of the system's.
+        :param trust_env: proxies (``HTTPS_PROXY``, ...) and ``.netrc`` from the environment.
+        :param failover: for a host matching ``cloud_hosts``, an attempt that is tried again
+            goes to the next region the server lists; ``False``: only ever ``url``.
+        :param cloud_hosts: the host patterns that are LiveKit Cloud.
+        :param urls: more nodes of a cluster, tried when one cannot be reached (docs/failover.md).
+        :param coordinator: a ``dispatch_client.fleet.Coordinator`` (such as
+            :class:`dispatch_client.fleet.RedisCoordinator`) that :meth:`ensure_dispatch` takes
+            turns through with every process sharing it; the service does not close it.
+        :param telemetry: where spans and metrics go (a
+            :class:`dispatch_client.telemetry.Telemetry`; OpenTelemetry's global setup when
+            ``None``; docs/observability.md).
+        :param clock: the time, in Unix seconds (injectable for tests, as ``sleep`` and ``rand``).
+        :param sleep: how the service waits between attempts.
+        :param rand: random numbers in [0, 1), for the backoff's jitter.
+        """
         # Every node's base URL, the configured one first (docs/failover.md, node lists).
         self._nodes = node_list(url, urls)
         regions = regions_for(failover, cloud_hosts)
@@ -139,7 +176,19 @@ class ServiceBase:
         api_secret: str | None = None,
         *,
         token: str | None = None,
-        **options: Unpack[Options],
+        timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        token_ttl: float = DEFAULT_TTL,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        ssl: SSLContext | bool | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
+        trust_env: bool = False,
+        failover: bool = True,
+        cloud_hosts: tuple[str, ...] = DEFAULT_HOSTS,
+        urls: Sequence[str] = (),
+        coordinator: Coordinator | None = None,
+        telemetry: Telemetry | None = None,
     ) -> Self:
         """A service with a session of its own, for an application's lifetime: close it with
         :meth:`aclose` (or use it as ``async with``). It may be made outside the event loop.
@@ -147,13 +196,57 @@ class ServiceBase:
         Arguments left out come from the environment: ``LIVEKIT_URL`` (unless ``urls`` is
         given; it may list several nodes, separated by commas), and ``LIVEKIT_TOKEN`` or
         else ``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET`` (credentials passed as arguments
-        win over all of these); ValueError names what is missing. ``options`` are those of the
-        constructor (``timeout``, ``retry``, ``ssl``, ``trust_env``, ...).
+        win over all of these); ValueError names what is missing.
+
+        :param url: the server's URL (default ``LIVEKIT_URL``), a path prefix kept;
+            ``https://``, ``http://``, ``wss://`` or ``ws://``; several, separated by commas,
+            are a cluster's nodes.
+        :param api_key: signs the calls' tokens, with ``api_secret`` (default ``LIVEKIT_API_KEY``).
+        :param api_secret: signs the calls' tokens (default ``LIVEKIT_API_SECRET``).
+        :param token: a token signed elsewhere, sent as it is (default ``LIVEKIT_TOKEN``).
+        :param timeout: seconds a call may take end to end, retries included (each method
+            takes its own ``timeout`` too).
+        :param connect_timeout: seconds an attempt waits for its connection to open (with
+            failover, at most a third of ``timeout``); one that does not open is tried again,
+            elsewhere if there is an elsewhere, and did nothing.
+        :param token_ttl: seconds a signed token lives.
+        :param max_response_bytes: answers larger than this are refused (``internal``).
+        :param retry: what is tried again, how often and how patiently.
+        :param ssl: an ``ssl.SSLContext``, ``False`` for no certificate checks (with a warning),
+            or ``None`` for the system's CAs.
+        :param ca_file: a PEM bundle of the CAs to trust instead of the system's.
+        :param trust_env: proxies (``HTTPS_PROXY``, ...) and ``.netrc`` from the environment.
+        :param failover: for a host matching ``cloud_hosts``, an attempt that is tried again
+            goes to the next region the server lists; ``False``: only ever ``url``.
+        :param cloud_hosts: the host patterns that are LiveKit Cloud.
+        :param urls: more nodes of a cluster, tried when one cannot be reached (docs/failover.md).
+        :param coordinator: a ``dispatch_client.fleet.Coordinator`` that
+            :meth:`ensure_dispatch` takes turns through (docs/fleets.md); not closed here.
+        :param telemetry: where spans and metrics go (a
+            :class:`dispatch_client.telemetry.Telemetry`; OpenTelemetry's global setup when
+            ``None``; docs/observability.md).
         """
-        url, api_key, api_secret, token = from_environment(
-            url, api_key, api_secret, token, urls=options.get("urls", ())
+        url, api_key, api_secret, token = from_environment(url, api_key, api_secret, token, urls=urls)
+        return cls(
+            None,
+            url,
+            api_key,
+            api_secret,
+            token=token,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            token_ttl=token_ttl,
+            max_response_bytes=max_response_bytes,
+            retry=retry,
+            ssl=ssl,
+            ca_file=ca_file,
+            trust_env=trust_env,
+            failover=failover,
+            cloud_hosts=cloud_hosts,
+            urls=urls,
+            coordinator=coordinator,
+            telemetry=telemetry,
         )
-        return cls(None, url, api_key, api_secret, token=token, **options)
 
     def _session(self) -> aiohttp.ClientSession:
         if self._closed:

@@ -4,37 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from ssl import SSLContext
-from typing import TypedDict
 
 from .._auth.presigned import PresignedToken
 from .._auth.signer import Signer, TokenSigner
 from .._checks import require_credential, require_text
 from .._transport.regions import Regions
-from .._transport.retry import RetryPolicy
 from .._transport.sources import require_urls
-from ..fleet._coordinator import Coordinator
-from ..telemetry._otel import Telemetry
 
-__all__ = ["Options", "from_environment", "regions_for", "signer_for"]
-
-
-class Options(TypedDict, total=False):
-    """The settings of a service that makes its own session (see ``AgentDispatchService``)."""
-
-    timeout: float
-    connect_timeout: float
-    token_ttl: float
-    max_response_bytes: int
-    retry: RetryPolicy
-    ssl: SSLContext | bool | None
-    ca_file: str | os.PathLike[str] | None
-    trust_env: bool
-    failover: bool
-    cloud_hosts: tuple[str, ...]
-    urls: Sequence[str]
-    coordinator: Coordinator | None
-    telemetry: Telemetry | None
+__all__ = ["from_environment", "regions_for", "signer_for"]
 
 
 def _setting(name: str, value: str | None, env: str) -> str:

@@ -66,7 +66,7 @@ class NodeList:
 
 class CloudRegions:
     """The regions of a LiveKit Cloud project, from ``GET /settings/regions`` on the configured
-    host (see :class:`~dispatch_client._transport.regions.Regions`). The list is fetched in the
+    host (see :class:`dispatch_client._transport.regions.Regions`). The list is fetched in the
     background after a call succeeds while there is none yet: a later failure may find the
     configured host unable to give it."""
 

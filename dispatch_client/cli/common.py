@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from .._client.connect import connect
-from ..errors import TwirpError
+from ..errors import OUTCOME_UNKNOWN_MEANING, TwirpError
 from ..service import DEFAULT_TIMEOUT, AgentDispatchService
 
 __all__ = [
@@ -64,7 +64,9 @@ def run(coro: Coroutine[Any, Any, T], *, secret: str | None = None) -> T:
             click.echo("Interrupted.", err=True)
             raise click.exceptions.Exit(130) from None
         except TwirpError as e:
-            raise click.ClickException(one_line(str(e)) + _hint(e)) from e
+            # The error's own words for an unknown outcome speak of the API; the hint, of the command.
+            text = str(e).removesuffix(f": {OUTCOME_UNKNOWN_MEANING}") if e.outcome_unknown else str(e)
+            raise click.ClickException(one_line(text) + _hint(e)) from e
         except ValueError as e:
             raise click.UsageError(one_line(str(e))) from e
         finally:

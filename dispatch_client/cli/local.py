@@ -13,6 +13,7 @@ from .._client.connect import connect
 from ..testing import DEFAULT_API_KEY, LocalDispatchServer
 from .common import DEV_SECRET, Settings, announce_json_option, connection_options, json_option, run
 from .demo import DEMO_ROOM, run_demo
+from .serving import DEFAULT_WORKER_DELAY, LoggedServer, WorkerSpec
 
 __all__ = ["DEV_SECRET", "HINT", "demo", "serve", "serve_until_stopped"]
 
@@ -26,7 +27,16 @@ async def _start(server: LocalDispatchServer, host: str, port: int) -> str:
         raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
 
 
-async def _serve(server: LocalDispatchServer, host: str, port: int, as_json: bool, dev_secret: bool) -> None:
+async def _serve(
+    server: LocalDispatchServer,
+    host: str,
+    port: int,
+    as_json: bool,
+    dev_secret: bool,
+    workers: tuple[tuple[str, float], ...] = (),
+) -> None:
+    for name, delay in workers:
+        server.add_worker(name, delay=delay)
     url = await _start(server, host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -42,6 +52,10 @@ async def _serve(server: LocalDispatchServer, host: str, port: int, as_json: boo
         secret = f"API secret {server.api_secret!r}" if dev_secret else "the given API secret"
         click.echo(f"Serving livekit.AgentDispatchService at {url}")
         click.echo(f"Accepting API key {server.api_key!r} with {secret}; state is kept in memory.")
+        for name, delay in workers:
+            click.echo(
+                f"Simulated agent worker {name!r}: a job for each new dispatch of it, {delay:g} s after."
+            )
         if dev_secret:
             # A create first: a list in a room that no create has started is 'not running'.
             click.echo(
@@ -69,11 +83,17 @@ async def _serve(server: LocalDispatchServer, host: str, port: int, as_json: boo
 
 
 def serve_until_stopped(
-    server: LocalDispatchServer, host: str, port: int, *, as_json: bool, dev_secret: bool
+    server: LocalDispatchServer,
+    host: str,
+    port: int,
+    *,
+    as_json: bool,
+    dev_secret: bool,
+    workers: tuple[tuple[str, float], ...] = (),
 ) -> None:
     """Run ``server`` until SIGINT or SIGTERM, announcing it on stdout."""
     with contextlib.suppress(KeyboardInterrupt):
-        run(_serve(server, host, port, as_json, dev_secret), secret=server.api_secret)
+        run(_serve(server, host, port, as_json, dev_secret, workers), secret=server.api_secret)
 
 
 @click.command()
@@ -93,20 +113,41 @@ def serve_until_stopped(
     show_envvar=True,
     help=f"Accepted API secret [default: {DEV_SECRET}].",
 )
+@click.option(
+    "--worker",
+    "workers",
+    type=WorkerSpec(),
+    multiple=True,
+    help=f"A simulated agent worker for agent NAME: each dispatch of it made from then on runs a job "
+    f"DELAY seconds later [default delay: {DEFAULT_WORKER_DELAY:g}]. Repeatable.",
+)
+@click.option("--log", "log", is_flag=True, help="Print a line per request on stderr (never a token).")
 @announce_json_option
-def serve(host: str, port: int, api_key: str | None, api_secret: str | None, as_json: bool) -> None:
+def serve(
+    host: str,
+    port: int,
+    api_key: str | None,
+    api_secret: str | None,
+    workers: tuple[tuple[str, float], ...],
+    log: bool,
+    as_json: bool,
+) -> None:
     """Run a local AgentDispatchService, state in memory, until interrupted.
 
     It answers as livekit-server does (Twirp JSON and protobuf, token checks,
     validation and limits). With --json the first line printed is {"url": ..., "api_key": ...}.
     """
+    key, secret = api_key or DEFAULT_API_KEY, api_secret or DEV_SECRET
     try:
-        server = LocalDispatchServer(
-            api_key or DEFAULT_API_KEY, api_secret or DEV_SECRET, host=host, port=port
-        )
+        if log:
+            server: LocalDispatchServer = LoggedServer(
+                key, secret, host=host, port=port, echo=lambda line: click.echo(line, err=True)
+            )
+        else:
+            server = LocalDispatchServer(key, secret, host=host, port=port)
     except ValueError as e:
         raise click.UsageError(str(e)) from e
-    serve_until_stopped(server, host, port, as_json=as_json, dev_secret=not api_secret)
+    serve_until_stopped(server, host, port, as_json=as_json, dev_secret=not api_secret, workers=workers)
 
 
 async def _demo(

@@ -39,7 +39,7 @@ class Coordinator(Protocol):
         """Wait for ``key`` and hold it for work that ends by ``deadline`` (event-loop time).
 
         The lease's own deadline may come sooner (a coordinator caps how long a key is held);
-        raises :class:`~dispatch_client.TwirpError` when the key cannot be had in time
+        raises :class:`dispatch_client.TwirpError` when the key cannot be had in time
         (``deadline_exceeded``) or the coordinator cannot be reached (``unavailable``).
         """
         ...

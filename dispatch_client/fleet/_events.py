@@ -1,4 +1,4 @@
-"""What a :class:`~dispatch_client.fleet.Supervisor` tells: typed events, and streams of them.
+"""What a :class:`dispatch_client.fleet.Supervisor` tells: typed events, and streams of them.
 
 Each call of ``Supervisor.events()`` opens an :class:`EventStream` that hears every event from
 then on. A stream holds at most ``maxsize`` events that were not read yet; when one more comes,

@@ -1,4 +1,4 @@
-"""A :class:`~dispatch_client.fleet.Coordinator` over Redis: one lease key per room and agent.
+"""A :class:`dispatch_client.fleet.Coordinator` over Redis: one lease key per room and agent.
 
 A lease is a key set only if absent (``SET NX PX``) to a random token, and deleted on release
 only while it still holds that token; a holder that dies leaves it to expire. The key outlives
@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, cast
 
 from ..errors import TwirpError, TwirpErrorCode
+from ._coordinator import Lease
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -113,7 +114,7 @@ class RedisCoordinator:
             client = self._clients[loop] = self._module.Redis.from_url(self._url, socket_connect_timeout=5.0)
         return client
 
-    async def acquire(self, key: str, deadline: float) -> _RedisLease:
+    async def acquire(self, key: str, deadline: float) -> Lease:
         """Wait for ``key`` (another process may hold it) and hold it until ``deadline`` at most."""
         if not isinstance(key, str) or not key:
             raise ValueError("key must be a non-empty string")

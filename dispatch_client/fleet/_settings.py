@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TypedDict
 
 from .._checks import require_seconds
@@ -12,7 +12,7 @@ __all__ = ["Settings", "SupervisorOptions"]
 
 
 class SupervisorOptions(TypedDict, total=False):
-    """The keyword options of :class:`~dispatch_client.fleet.Supervisor`, for a ``**options``."""
+    """The settings of :class:`dispatch_client.fleet.Supervisor`, as a dict to pass on as its keywords."""
 
     job_timeout: float
     check_interval: float
@@ -26,8 +26,6 @@ class SupervisorOptions(TypedDict, total=False):
     max_backoff: float
     event_buffer: int
     clock: Callable[[], float]
-    sleep: Callable[[float], Awaitable[None]] | None
-    rand: Callable[[], float] | None
 
 
 def _count(name: str, value: object) -> int:
@@ -38,7 +36,7 @@ def _count(name: str, value: object) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """Seconds unless said otherwise; see :class:`~dispatch_client.fleet.Supervisor`."""
+    """Seconds unless said otherwise; see :class:`dispatch_client.fleet.Supervisor`."""
 
     job_timeout: float = 15.0
     check_interval: float = 2.0

@@ -35,9 +35,7 @@ Key = tuple[str, str]
 
 
 class Supervisor:
-    """Keeps one running agent in each room it is given (see docs/fleets.md).
-
-    ::
+    """Keeps one running agent in each room it is given (see docs/fleets.md):
 
         async with Supervisor(service) as sup:
             events = sup.events()

@@ -186,20 +186,20 @@ class Telemetry:
     def call(
         self, service: str, method: str, room: str, attributes: Attributes
     ) -> contextlib.AbstractContextManager[Call]:
-        """The span of one Twirp call (a no-op one when nothing is set up)."""
+        """The span of one Twirp call (a no-op one when nothing is set up). @private"""
         return self._span(
             f"{service}/{method}", "client", room, {n.RPC_SERVICE: service, n.RPC_METHOD: method}, attributes
         )
 
     def mark(self, name: str, room: str, attributes: Attributes) -> None:
-        """A moment worth a span of its own (what a supervisor did), with no duration to speak of."""
+        """A moment worth a span of its own (what a supervisor did), with no duration to speak of. @private"""
         with self.operation(name, room, attributes):
             pass
 
     def operation(
         self, name: str, room: str, attributes: Attributes
     ) -> contextlib.AbstractContextManager[Call]:
-        """The span of a call made of calls (``wait_for_job``, ``ensure_dispatch``, ...)."""
+        """The span of a call made of calls (``wait_for_job``, ``ensure_dispatch``, ...). @private"""
         return self._span(f"dispatch_client {name}", "internal", room, {}, attributes)
 
     @contextlib.contextmanager

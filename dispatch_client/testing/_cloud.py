@@ -10,6 +10,7 @@ dispatch created in one region is seen from every other. Each also answers LiveK
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import random
@@ -54,8 +55,6 @@ class _Region:
 
 class LocalCloud:
     """Regions of a local LiveKit Cloud on ports of ``host``, one dispatch state shared by all.
-
-    ::
 
         async with LocalCloud(["us", "eu", "ap"], api_key="devkey", api_secret=secret) as cloud:
             cloud.url            # the first region's http://127.0.0.1:port
@@ -108,8 +107,7 @@ class LocalCloud:
                 clock=clock,
                 shutdown_timeout=shutdown_timeout,
                 not_running_wait=not_running_wait,
-                store=store,
-            )
+            )._share(store)
 
         first = region_server(api_key, api_secret)
         self._shutdown_timeout = shutdown_timeout
@@ -120,6 +118,8 @@ class LocalCloud:
         self._first = first
         self._tokens = TokenVerifier({first.api_key: first.api_secret}, clock=lambda: clock() / 1e9)
         self._running = False
+        self._region_lists = 0
+        self._region_list_served = asyncio.Event()
 
     @property
     def api_key(self) -> str:
@@ -198,6 +198,21 @@ class LocalCloud:
         region.outage = None
         await self._listen(region)
 
+    @property
+    def region_lists_served(self) -> int:
+        """How many times a region answered ``GET /settings/regions`` with the list."""
+        return self._region_lists
+
+    async def region_list_fetched(self, timeout: float = 5) -> None:
+        """Wait until a client has fetched the region list (TimeoutError after ``timeout`` s).
+
+        A service on a failover host fetches it in the background after its first successful
+        call, and cannot fail over before it has it: a test that takes a region down right after
+        that call waits for this first.
+        """
+        async with asyncio.timeout(timeout):
+            await self._region_list_served.wait()
+
     async def __aenter__(self) -> LocalCloud:
         await self.start()
         return self
@@ -267,6 +282,8 @@ class LocalCloud:
             return web.Response(status=401, text=str(e))
         regions = [{"region": name, "url": url, "distance": "0"} for name, url in self._urls().items()]
         headers = {} if self._max_age is None else {"Cache-Control": f"max-age={self._max_age}"}
+        self._region_lists += 1
+        self._region_list_served.set()
         return web.Response(
             body=orjson.dumps({"regions": regions}), content_type="application/json", headers=headers
         )

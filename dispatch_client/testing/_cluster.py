@@ -33,6 +33,7 @@ class LocalNode:
     its :attr:`node_id` does not (a node started again is a new node, with nothing of the old)."""
 
     def __init__(self, index: int, server: LocalDispatchServer, store: DispatchStore, host: str) -> None:
+        """Made by :class:`LocalCluster`, one per node, not by hand. @private"""
         self.index = index
         self._server = server
         self._store = store
@@ -89,8 +90,6 @@ class LocalNode:
 class LocalCluster:
     """``size`` nodes of a local livekit-server cluster, one room store shared by all.
 
-    ::
-
         async with LocalCluster(2, api_key="devkey", api_secret=secret, node_liveness=0.5) as cluster:
             cluster.url                      # the first node's http://127.0.0.1:port
             node = cluster.node_of("call-1") # the node that runs a room (None: none running does)
@@ -139,8 +138,8 @@ class LocalCluster:
         )
         secret = api_secret if api_secret is not None else secrets.token_urlsafe(32)
         self._first = LocalDispatchServer(
-            api_key, secret, host=host, clock=clock, not_running_wait=not_running_wait, store=self._store
-        )
+            api_key, secret, host=host, clock=clock, not_running_wait=not_running_wait
+        )._share(self._store)
         self._nodes = [LocalNode(i, self._first, self._store, host) for i in range(size)]
         self._running = False
 

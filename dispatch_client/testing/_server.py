@@ -39,8 +39,6 @@ NOT_RUNNING_WAIT = 3.0  # livekit-server's internal RPC timeout, in seconds
 class LocalDispatchServer:
     """A stand-in for livekit-server v1.13.5's ``AgentDispatchService`` on a local port, state in memory.
 
-    ::
-
         async with LocalDispatchServer(api_key="devkey", api_secret=secret) as server:
             async with server.connect() as dispatch:
                 await dispatch.list_dispatch("room")  # or any client, with server.url
@@ -69,8 +67,6 @@ class LocalDispatchServer:
     room timeouts; ``rng`` draws dispatch ids. ``max_body_bytes`` (none by default, as in
     v1.13.5) refuses larger bodies with a plain-text 413, as later releases do at 10 MiB.
     :meth:`close` gives requests in progress ``shutdown_timeout`` seconds, then cancels them.
-    ``store`` shares one state between servers (LocalCloud's regions, LocalCluster's
-    nodes); ``rng`` and ``empty_timeout`` are then the store's.
     """
 
     def __init__(
@@ -86,7 +82,6 @@ class LocalDispatchServer:
         shutdown_timeout: float = 1.0,
         empty_timeout: float | None = DEFAULT_EMPTY_TIMEOUT,
         not_running_wait: float = NOT_RUNNING_WAIT,
-        store: DispatchStore | None = None,
     ) -> None:
         self._api_key = require_text("api_key", api_key)
         if api_secret is None:
@@ -103,15 +98,18 @@ class LocalDispatchServer:
         if empty_timeout is not None:
             empty_timeout = require_seconds("empty_timeout", empty_timeout)
         self._not_running_wait = non_negative("not_running_wait", not_running_wait)
-        if store is None:
-            rng = rng if rng is not None else random.Random()
-            store = DispatchStore(clock=clock, rng=rng, empty_timeout=empty_timeout)
-        self._store = store
-        self._methods = TwirpMethods(store, not_running_wait=self._not_running_wait, max_body=self._max_body)
+        self._share(DispatchStore(clock=clock, rng=rng or random.Random(), empty_timeout=empty_timeout))
         self._clock = clock
         self._tokens = TokenVerifier({self._api_key: self._api_secret}, clock=lambda: clock() / 1e9)
         self._listening: Listening | None = None
         self._url: str | None = None
+
+    def _share(self, store: DispatchStore) -> LocalDispatchServer:
+        """Serve ``store``, a state shared with other servers (LocalCloud's regions, LocalCluster's
+        nodes), instead of one of its own; before :meth:`start`. Returns the server."""
+        self._store = store
+        self._methods = TwirpMethods(store, not_running_wait=self._not_running_wait, max_body=self._max_body)
+        return self
 
     @property
     def api_key(self) -> str:
