@@ -62,7 +62,15 @@ async def test_the_service_and_connect_are_above_the_fold(
         assert box["top"] >= 0, f"{name} is above the page: {box}"
         assert box["bottom"] <= HEIGHT, f"{name} is below the fold: {box}"
         assert box["width"] > 0, f"{name}: not shown"
-    assert layout["submodules"][:5] == ["sync", "errors", "testing", "fleet", "messages"]
+    assert layout["submodules"][:7] == [
+        "sync",
+        "errors",
+        "testing",
+        "fleet",
+        "telemetry",
+        "tokens",
+        "messages",
+    ]
     summary.append(
         f"api reference, first page at {WIDTH}x{HEIGHT} in headless Chromium: AgentDispatchService "
         f"heading at y={layout['service_heading']['top']:.0f}, connect in the sidebar at "
