@@ -2,8 +2,9 @@
 
 Each case is a sequence: perhaps a create that starts the room, then joins with tokens. The same
 token bytes (signed with the session server's key) go to the real server, through a real
-participant of ``livekit.rtc``, and to a stand-in with the same key, through ``join``; the rooms'
-dispatches must agree (agent name, metadata, deployment, attributes: ids and times differ).
+participant of ``livekit.rtc`` (in a process of its own), and to a stand-in with the same key,
+through ``join``; the rooms' dispatches must agree (agent name, metadata, deployment,
+attributes: ids and times differ).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from collections.abc import AsyncIterator
 
 import jwt
 import pytest
-from livekit import api, rtc
+from livekit import api
 from livekit_server import RealServer, unique_room
+from real_participant import Participant, start
 
 import dispatch_client
 from dispatch_client import AgentDispatch, CreateAgentDispatchRequest, RoomAgentDispatch
@@ -74,21 +76,19 @@ CASES: dict[str, tuple[bool, list[list[RoomAgentDispatch] | dict[str, object]]]]
 
 
 @contextlib.asynccontextmanager
-async def participants(livekit: RealServer) -> AsyncIterator[list[rtc.Room]]:
-    joined: list[rtc.Room] = []
+async def participants(livekit: RealServer) -> AsyncIterator[list[Participant]]:
+    joined: list[Participant] = []
     try:
         yield joined
     finally:
-        for room in joined:
-            await room.disconnect()
+        for participant in joined:
+            await participant.leave()
 
 
 async def real_join(
-    livekit: RealServer, token: str, identity: str, room: str, joined: list[rtc.Room]
+    livekit: RealServer, token: str, identity: str, room: str, joined: list[Participant]
 ) -> None:
-    participant = rtc.Room()
-    await participant.connect(livekit.url.replace("http://", "ws://"), token)
-    joined.append(participant)
+    joined.append(await start(livekit.url.replace("http://", "ws://"), token))
     async with dispatch_client.connect(livekit.url, livekit.api_key, livekit.api_secret) as svc:
         deadline = time.monotonic() + 10
         while not any(

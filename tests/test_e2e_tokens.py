@@ -16,8 +16,9 @@ from typing import TypeVar
 
 import pytest
 from agent_fixtures import AGENT_NAME, AgentWorker, agent_worker, agent_worker_process
-from livekit import api, rtc
+from livekit import api
 from livekit_server import RealServer, unique_room
+from real_participant import joined
 
 import dispatch_client
 from dispatch_client import (
@@ -54,17 +55,6 @@ async def rooms(livekit: RealServer) -> AsyncIterator[list[str]]:
                 await lk.room.delete_room(api.DeleteRoomRequest(room=room))
     finally:
         await lk.aclose()
-
-
-@contextlib.asynccontextmanager
-async def joined(livekit: RealServer, token: str) -> AsyncIterator[rtc.Room]:
-    """A real participant in the room of ``token`` until the block ends."""
-    room = rtc.Room()
-    await room.connect(livekit.url.replace("http://", "ws://"), token)
-    try:
-        yield room
-    finally:
-        await room.disconnect()
 
 
 async def until(what: str, probe: Callable[[], Awaitable[T | None]], timeout: float = 15.0) -> T:
@@ -108,8 +98,7 @@ async def test_a_join_that_starts_the_room_dispatches_the_tokens_agent(
         livekit.api_key, livekit.api_secret, identity="caller", room=room, agents=[agent]
     )
     started = time.monotonic()
-    async with joined(livekit, token) as participant:
-        assert participant.isconnected()
+    async with joined(livekit.url, token):
         dispatch = await until("dispatch", lambda: dispatch_of_agent(svc, room))
         listed = await svc.list_dispatch(room)
         job = await svc.wait_for_job(dispatch.id, room, timeout=20)
@@ -149,7 +138,7 @@ async def test_a_running_room_ignores_the_token_and_join_token_sends_the_agent(
         room=room,
         agents=[RoomAgentDispatch(agent_name=AGENT_NAME, metadata="bare")],
     )
-    async with joined(livekit, bare):
+    async with joined(livekit.url, bare):
         # The server applies a token's agents as the join creates the room, before the join is
         # done; once the store lists the participant, any dispatch of them would be there.
         await until("participant in the store", lambda: in_store(svc, room, "early"))
@@ -160,7 +149,7 @@ async def test_a_running_room_ignores_the_token_and_join_token_sends_the_agent(
         )
         made = of_agent(await svc.list_dispatch(room))
         assert [d.metadata for d in made] == ["guarded"]
-        async with joined(livekit, guarded):
+        async with joined(livekit.url, guarded):
             await until("participant in the store", lambda: in_store(svc, room, "late"))
             job = await svc.wait_for_job(made[0].id, room, timeout=20)
             # The join added nothing: the room was running, and join_token had made the dispatch.

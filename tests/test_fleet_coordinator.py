@@ -136,7 +136,7 @@ async def test_a_redis_back_without_its_keys_grants_no_lease_until_old_ones_woul
         lease = await b.acquire("room", now() + 10)
         assert now() >= held.deadline  # never while the lost holder could still be at work
         assert waits
-        assert 0 < waits[0] <= 2.0
+        assert 0 < waits[0] <= 3.0  # max_hold and margin, and a second for Redis's whole seconds
         await lease.release()
 
 

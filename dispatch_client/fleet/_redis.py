@@ -176,7 +176,9 @@ class RedisCoordinator:
                 TwirpErrorCode.UNAVAILABLE, f"the coordinator's Redis cannot be used: {e}"
             ) from e
         up = float(info.get("uptime_in_seconds", 0))
-        wait = self._max_hold + self._margin - up
+        # Redis counts its uptime in whole seconds from a start time in whole seconds: it may
+        # say 1 a moment after starting. A second more is waited for.
+        wait = self._max_hold + self._margin + 1.0 - up
         if wait > 0:
             if loop.time() + wait > deadline:
                 raise TwirpError(
