@@ -17,7 +17,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 VERSION = "v1.13.5"
@@ -105,8 +105,7 @@ def start(log_dir: Path, *, room: dict[str, object] | None = None) -> Iterator[R
 
     ``room`` is the config's ``room`` section (``empty_timeout``, ``departure_timeout``, ...).
     """
-    http_port = free_port()
-    server = launch(log_dir, http_port, config(http_port, room))
+    server = launch_on_free_ports(log_dir, lambda port: config(port, room))
     try:
         RUNNING.append(server)
         yield server
@@ -114,6 +113,19 @@ def start(log_dir: Path, *, room: dict[str, object] | None = None) -> Iterator[R
         if server in RUNNING:
             RUNNING.remove(server)
         stop(server.process)
+
+
+def launch_on_free_ports(log_dir: Path, body: Callable[[int], str], tries: int = 3) -> RealServer:
+    """:func:`launch` on ports free a moment ago, chosen again when one was taken in between
+    (the UDP port is checked on 127.0.0.1, and livekit-server binds it on every address)."""
+    for attempt in range(tries):
+        http_port = free_port()
+        try:
+            return launch(log_dir, http_port, body(http_port))
+        except RuntimeError as e:
+            if "address already in use" not in str(e) or attempt == tries - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def launch(log_dir: Path, http_port: int, body: str) -> RealServer:
